@@ -1,0 +1,177 @@
+"""Daily aggregates per customer and per terminal: what gold windows and the online store sum up."""
+
+from datetime import date
+from pathlib import Path
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    asset,
+)
+from dagster_pyspark import LazyPySparkResource
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType
+
+from trybank_assets.assets.silver import SILVER_SCHEMA
+from trybank_assets.lib.metadata import materialization_metadata, table_schema
+from trybank_assets.lib.spark_tables import overwrite_days, read_days
+from trybank_assets.partitions import daily_partitions, run_days
+from trybank_assets.resources.lake import LakeResource
+
+
+def _long(name: str) -> StructField:
+    return StructField(name, LongType(), False)
+
+
+CUSTOMER_AGGREGATES_SCHEMA = StructType(
+    [
+        StructField("customer_id", StringType(), False),
+        _long("txn_count"),
+        _long("amount_cents_sum"),
+        _long("amount_cents_sq_sum"),
+        _long("international_count"),
+        _long("fraud_count"),
+        StructField("last_event_us", LongType()),
+        StructField("date", DateType(), False),
+    ]
+)
+TERMINAL_AGGREGATES_SCHEMA = StructType(
+    [
+        StructField("terminal_id", StringType(), False),
+        _long("txn_count"),
+        _long("amount_cents_sum"),
+        _long("fraud_count"),
+        StructField("date", DateType(), False),
+    ]
+)
+_DESCRIPTIONS = {
+    "txn_count": "Transactions that day.",
+    "amount_cents_sum": "Sum of amounts in cents (exact).",
+    "amount_cents_sq_sum": "Sum of squared amounts in cents (exact), for the amount z-score.",
+    "international_count": "Transactions where merchant and customer country are known and differ.",
+    "fraud_count": "Transactions labelled fraud (unlabelled ones count as not fraud).",
+    "last_event_us": "Latest event time that day, epoch microseconds UTC.",
+}
+
+
+def international_flag() -> Column:
+    """Spark twin of ``features.is_international``: unknown countries count as domestic."""
+    known = F.col("merchant_country").isNotNull() & F.col("customer_country").isNotNull()
+    return (known & (F.col("merchant_country") != F.col("customer_country"))).cast(LongType())
+
+
+def _fraud_count() -> Column:
+    return F.sum(F.coalesce(F.col("is_fraud").cast(LongType()), F.lit(0)))
+
+
+def customer_daily_aggregates_of(silver: DataFrame) -> DataFrame:
+    cents = F.col("amount_cents")
+    return (
+        silver.groupBy("customer_id", "date")
+        .agg(
+            F.count("*").alias("txn_count"),
+            F.sum(cents).alias("amount_cents_sum"),
+            F.sum(cents * cents).alias("amount_cents_sq_sum"),
+            F.sum(international_flag()).alias("international_count"),
+            _fraud_count().alias("fraud_count"),
+            F.max(F.unix_micros("event_time")).alias("last_event_us"),
+        )
+        .select(*CUSTOMER_AGGREGATES_SCHEMA.names)
+    )
+
+
+def terminal_daily_aggregates_of(silver: DataFrame) -> DataFrame:
+    return (
+        silver.groupBy("terminal_id", "date")
+        .agg(
+            F.count("*").alias("txn_count"),
+            F.sum("amount_cents").alias("amount_cents_sum"),
+            _fraud_count().alias("fraud_count"),
+        )
+        .select(*TERMINAL_AGGREGATES_SCHEMA.names)
+    )
+
+
+def _materialize(
+    context, spark, lake, build, table: Path, schema: StructType, check: str
+) -> MaterializeResult:
+    session = spark.spark_session
+    days: list[date] = run_days(context)
+    silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA)
+    overwrite_days(build(silver), table, days)
+    written = read_days(session, table, days, schema)
+    totals = written.agg(F.count("*").alias("rows"), F.sum("txn_count").alias("txns")).first()
+    silver_rows = silver.count()
+    return MaterializeResult(
+        metadata=materialization_metadata(written, table, totals["rows"], silver_rows=silver_rows),
+        check_results=[
+            AssetCheckResult(
+                check_name=check,
+                passed=(totals["txns"] or 0) == silver_rows,
+                metadata={"aggregated_transactions": totals["txns"] or 0, "silver_rows": silver_rows},
+            )
+        ],
+    )
+
+
+_SUMS_CHECK = "counts_match_silver"
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    deps=["silver_transactions"],
+    group_name="gold",
+    kinds={"spark", "parquet"},
+    description="Per customer and UTC day: counts and exact cent sums. Feeds gold features and the online store.",
+    metadata={"dagster/column_schema": table_schema(CUSTOMER_AGGREGATES_SCHEMA, _DESCRIPTIONS)},
+    check_specs=[
+        AssetCheckSpec(
+            _SUMS_CHECK, asset="customer_daily_aggregates", description="sum of txn_count = silver rows"
+        )
+    ],
+)
+def customer_daily_aggregates(
+    context: AssetExecutionContext, spark: LazyPySparkResource, lake: LakeResource
+) -> MaterializeResult:
+    return _materialize(
+        context,
+        spark,
+        lake,
+        customer_daily_aggregates_of,
+        lake.customer_daily_aggregates,
+        CUSTOMER_AGGREGATES_SCHEMA,
+        _SUMS_CHECK,
+    )
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    deps=["silver_transactions"],
+    group_name="gold",
+    kinds={"spark", "parquet"},
+    description="Per terminal and UTC day: transactions, amounts and labelled fraud. Feeds the label-delayed terminal risk.",
+    metadata={"dagster/column_schema": table_schema(TERMINAL_AGGREGATES_SCHEMA, _DESCRIPTIONS)},
+    check_specs=[
+        AssetCheckSpec(
+            _SUMS_CHECK, asset="terminal_daily_aggregates", description="sum of txn_count = silver rows"
+        )
+    ],
+)
+def terminal_daily_aggregates(
+    context: AssetExecutionContext, spark: LazyPySparkResource, lake: LakeResource
+) -> MaterializeResult:
+    return _materialize(
+        context,
+        spark,
+        lake,
+        terminal_daily_aggregates_of,
+        lake.terminal_daily_aggregates,
+        TERMINAL_AGGREGATES_SCHEMA,
+        _SUMS_CHECK,
+    )

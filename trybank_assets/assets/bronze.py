@@ -1,0 +1,76 @@
+"""Bronze: raw JSON lines exactly as they arrived, one folder per UTC day and source."""
+
+from datetime import date
+
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+
+from trybank_assets.partitions import daily_partitions, run_days
+from trybank_assets.resources.lake import LakeResource
+from trybank_assets.resources.simulator import SimulatorResource
+from trybank_assets.schemas import BRONZE_FIELDS
+from trybank_assets.simulator import write_day
+
+SIMULATOR_SOURCE = "simulator"
+SIMULATOR_FILE = "part-00000.jsonl"
+
+_NON_STRING_FIELDS = {"amount": "number", "is_fraud": "boolean"}
+BRONZE_COLUMNS = TableSchema(
+    columns=[TableColumn(name, _NON_STRING_FIELDS.get(name, "string")) for name in BRONZE_FIELDS]
+)
+
+
+def count_complete_lines(lake: LakeResource, day: date) -> dict[str, int]:
+    """Rows per source for ``day``; a line still being appended (no newline yet) is not counted."""
+    counts: dict[str, int] = {}
+    day_path = lake.bronze_day(day)
+    if not day_path.is_dir():
+        return counts
+    for source_dir in sorted(day_path.glob("source=*")):
+        source = source_dir.name.removeprefix("source=")
+        counts[source] = 0
+        for file in sorted(source_dir.glob("*.jsonl")):
+            with open(file, "rb") as fh:
+                counts[source] += sum(
+                    chunk.count(b"\n") for chunk in iter(lambda fh=fh: fh.read(1 << 20), b"")
+                )
+    return counts
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name="bronze",
+    kinds={"python", "json"},
+    description=(
+        "Raw card transactions as JSON lines under bronze/transactions/date=D/source=S/. "
+        "Materializing a day regenerates the simulator's file for that day (same seed, same bytes); "
+        "files of other sources (API, imports) are never rewritten, only counted."
+    ),
+    metadata={"dagster/column_schema": BRONZE_COLUMNS},
+)
+def bronze_transactions(
+    context: AssetExecutionContext, lake: LakeResource, simulator: SimulatorResource
+) -> MaterializeResult:
+    per_source: dict[str, int] = {}
+    for day in run_days(context):
+        simulated = write_day(
+            simulator.config, day, lake.bronze_source_dir(day, SIMULATOR_SOURCE) / SIMULATOR_FILE
+        )
+        context.log.info(f"bronze {day}: simulated {simulated} transactions")
+        for source, rows in count_complete_lines(lake, day).items():
+            per_source[source] = per_source.get(source, 0) + rows
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(per_source.values()),
+            "rows_by_source": MetadataValue.json(per_source),
+            "path": MetadataValue.path(str(lake.bronze_transactions)),
+        }
+    )

@@ -1,0 +1,298 @@
+"""Silver: typed, validated, deduplicated transactions; every rejected row kept with its reason."""
+
+from dataclasses import dataclass
+from datetime import date
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from dagster_pyspark import LazyPySparkResource
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import (
+    BooleanType,
+    DateType,
+    DecimalType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from trybank_assets.lib.metadata import materialization_metadata, table_schema
+from trybank_assets.lib.spark_tables import overwrite_days, read_days
+from trybank_assets.partitions import daily_partitions, run_days
+from trybank_assets.resources.lake import LakeResource
+from trybank_assets.schemas import (
+    BRONZE_FIELDS,
+    CHANNELS,
+    CURRENCIES,
+    MAX_AMOUNT,
+    MERCHANT_CATEGORIES,
+)
+
+# Every field is read as text so that a bad value becomes a quarantine reason, not a null.
+BRONZE_READ_SCHEMA = StructType(
+    [StructField(name, StringType()) for name in BRONZE_FIELDS]
+    + [StructField("_corrupt_record", StringType())]
+)
+
+_BRONZE_WITH_ORIGIN = StructType(
+    [*BRONZE_READ_SCHEMA.fields, StructField("source", StringType()), StructField("date", DateType())]
+)
+
+SILVER_SCHEMA = StructType(
+    [
+        StructField("transaction_id", StringType(), False),
+        StructField("event_time", TimestampType(), False),
+        StructField("customer_id", StringType(), False),
+        StructField("terminal_id", StringType(), False),
+        StructField("amount", DecimalType(18, 2), False),
+        StructField("amount_cents", LongType(), False),
+        StructField("currency", StringType(), False),
+        StructField("merchant_country", StringType()),
+        StructField("customer_country", StringType()),
+        StructField("channel", StringType()),
+        StructField("merchant_category", StringType()),
+        StructField("is_fraud", BooleanType()),
+        StructField("fraud_scenario", StringType()),
+        StructField("source", StringType(), False),
+        StructField("date", DateType(), False),
+    ]
+)
+
+QUARANTINE_SCHEMA = StructType(
+    [StructField(name, StringType()) for name in BRONZE_FIELDS]
+    + [
+        StructField("raw_record", StringType()),
+        StructField("reason", StringType(), False),
+        StructField("source", StringType()),
+        StructField("date", DateType(), False),
+    ]
+)
+
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_ZONED = r"(Z|[+-]\d{2}:?\d{2})$"
+_COUNTRY = r"^[A-Z]{2}$"
+
+
+def read_bronze(spark: SparkSession, lake: LakeResource, days: list[date]) -> DataFrame:
+    """Every line of every source for ``days``, as text, with its day and source from the path."""
+    paths = [str(lake.bronze_day(d)) for d in days if lake.bronze_day(d).is_dir()]
+    if not paths:
+        return spark.createDataFrame([], _BRONZE_WITH_ORIGIN)
+    path_col = F.col("_metadata.file_path")
+    return (
+        spark.read.schema(BRONZE_READ_SCHEMA)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", "_corrupt_record")
+        .option("recursiveFileLookup", "true")
+        .option("pathGlobFilter", "*.jsonl")
+        .json(paths)
+        .select(
+            *BRONZE_READ_SCHEMA.names,
+            F.regexp_extract(path_col, r"/source=([^/]+)/", 1).alias("source"),
+            F.to_date(F.regexp_extract(path_col, r"/date=(\d{4}-\d{2}-\d{2})/", 1)).alias("date"),
+        )
+    )
+
+
+def _blank(name: str) -> F.Column:
+    return F.col(name).isNull() | (F.trim(F.col(name)) == "")
+
+
+def _invalid_optional(name: str, valid: F.Column) -> F.Column:
+    return F.col(name).isNotNull() & ~valid
+
+
+def rejection_reason(df: DataFrame) -> F.Column:
+    """The first rule a raw row breaks, or null for a valid row."""
+    event_time = F.col("event_time").try_cast(TimestampType())
+    amount = F.col("amount").try_cast(DecimalType(30, 10))
+    rules = [
+        (F.col("_corrupt_record").isNotNull(), "malformed_json"),
+        (_blank("transaction_id"), "missing_transaction_id"),
+        (~F.col("transaction_id").rlike(_UUID), "invalid_transaction_id"),
+        (_blank("customer_id"), "missing_customer_id"),
+        (_blank("terminal_id"), "missing_terminal_id"),
+        (_blank("event_time"), "missing_event_time"),
+        (~F.col("event_time").rlike(_ZONED), "event_time_without_zone"),
+        (event_time.isNull(), "invalid_event_time"),
+        (F.to_date(event_time) != F.col("date"), "event_time_outside_partition"),
+        (_blank("amount"), "missing_amount"),
+        (amount.isNull(), "invalid_amount"),
+        (amount <= 0, "amount_not_positive"),
+        (amount > MAX_AMOUNT, "amount_too_large"),
+        (amount != F.round(amount, 2), "amount_more_than_cents"),
+        (~F.col("currency").isin(*CURRENCIES) | F.col("currency").isNull(), "unknown_currency"),
+        (
+            _invalid_optional("merchant_country", F.col("merchant_country").rlike(_COUNTRY)),
+            "invalid_merchant_country",
+        ),
+        (
+            _invalid_optional("customer_country", F.col("customer_country").rlike(_COUNTRY)),
+            "invalid_customer_country",
+        ),
+        (_invalid_optional("channel", F.col("channel").isin(*CHANNELS)), "unknown_channel"),
+        (
+            _invalid_optional("merchant_category", F.col("merchant_category").isin(*MERCHANT_CATEGORIES)),
+            "unknown_merchant_category",
+        ),
+        (_invalid_optional("is_fraud", F.lower("is_fraud").isin("true", "false")), "invalid_is_fraud"),
+    ]
+    reason = F.lit(None).cast(StringType())
+    for broken, name in reversed(rules):
+        reason = F.when(broken, F.lit(name)).otherwise(reason)
+    return reason
+
+
+@dataclass(frozen=True)
+class CleanedTransactions:
+    silver: DataFrame
+    quarantine: DataFrame
+    duplicates_dropped: DataFrame
+
+
+def clean_transactions(raw: DataFrame) -> CleanedTransactions:
+    """Split raw bronze rows into silver rows, quarantined rows and dropped exact duplicates.
+
+    Among valid rows sharing a ``transaction_id`` one is kept, chosen by (source, content) so a
+    re-run keeps the same one; an exact copy of it is a dropped duplicate, a row that differs
+    from it is quarantined as ``conflicting_duplicate``.
+    """
+    content = F.sha2(F.to_json(F.struct(*BRONZE_FIELDS)), 256)
+    checked = raw.withColumn("reason", rejection_reason(raw)).withColumn("_content", content)
+    valid = checked.where(F.col("reason").isNull())
+    by_id = Window.partitionBy("transaction_id").orderBy("source", "_content")
+    ranked = valid.withColumn("_rank", F.row_number().over(by_id)).withColumn(
+        "_kept_content", F.first("_content").over(by_id)
+    )
+    kept = ranked.where(F.col("_rank") == 1)
+    exact_copies = ranked.where((F.col("_rank") > 1) & (F.col("_content") == F.col("_kept_content")))
+    conflicts = ranked.where((F.col("_rank") > 1) & (F.col("_content") != F.col("_kept_content"))).withColumn(
+        "reason", F.lit("conflicting_duplicate")
+    )
+
+    amount = F.col("amount").cast(DecimalType(18, 2))
+    silver = kept.select(
+        "transaction_id",
+        F.col("event_time").cast(TimestampType()).alias("event_time"),
+        F.trim("customer_id").alias("customer_id"),
+        F.trim("terminal_id").alias("terminal_id"),
+        amount.alias("amount"),
+        (amount * 100).cast(LongType()).alias("amount_cents"),
+        "currency",
+        "merchant_country",
+        "customer_country",
+        "channel",
+        "merchant_category",
+        F.lower("is_fraud").cast(BooleanType()).alias("is_fraud"),
+        "fraud_scenario",
+        "source",
+        "date",
+    )
+    quarantine = (
+        checked.where(F.col("reason").isNotNull())
+        .unionByName(conflicts.select(*checked.columns))
+        .select(*BRONZE_FIELDS, F.col("_corrupt_record").alias("raw_record"), "reason", "source", "date")
+    )
+    return CleanedTransactions(silver=silver, quarantine=quarantine, duplicates_dropped=exact_copies)
+
+
+_KEYS = ("transaction_id", "customer_id", "terminal_id", "event_time", "amount")
+
+
+@asset(
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    deps=["bronze_transactions"],
+    group_name="silver",
+    kinds={"spark", "parquet"},
+    description=(
+        "Typed, validated transactions deduplicated on transaction_id, Parquet under "
+        "silver/transactions/date=D/. Rows that break a rule go to silver/quarantine/date=D/ with a reason."
+    ),
+    metadata={"dagster/column_schema": table_schema(SILVER_SCHEMA)},
+    check_specs=[
+        AssetCheckSpec("transaction_id_unique", asset="silver_transactions"),
+        AssetCheckSpec("keys_not_null", asset="silver_transactions"),
+        AssetCheckSpec(
+            "reconciles_with_bronze",
+            asset="silver_transactions",
+            description="bronze rows = silver rows + quarantined rows + duplicates dropped",
+        ),
+    ],
+)
+def silver_transactions(
+    context: AssetExecutionContext, spark: LazyPySparkResource, lake: LakeResource
+) -> MaterializeResult:
+    session = spark.spark_session
+    days = run_days(context)
+    raw = read_bronze(session, lake, days).cache()
+    cleaned = clean_transactions(raw)
+    written = overwrite_days(cleaned.silver, lake.silver_transactions, days)
+    quarantined = overwrite_days(cleaned.quarantine, lake.silver_quarantine, days)
+    bronze_rows = raw.count()
+    duplicates = cleaned.duplicates_dropped.count()
+    raw.unpersist()
+
+    silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA)
+    stats = silver.agg(
+        F.count("*").alias("rows"),
+        F.countDistinct("transaction_id").alias("ids"),
+        *[F.sum(F.col(k).isNull().cast("int")).alias(f"null_{k}") for k in _KEYS],
+    ).first()
+    quarantine_rows = read_days(session, lake.silver_quarantine, days, QUARANTINE_SCHEMA).count()
+    reasons = {
+        r["reason"]: r["count"]
+        for r in read_days(session, lake.silver_quarantine, days, QUARANTINE_SCHEMA)
+        .groupBy("reason")
+        .count()
+        .collect()
+    }
+    nulls = {k: stats[f"null_{k}"] or 0 for k in _KEYS}
+    balance = {
+        "bronze_rows": bronze_rows,
+        "silver_rows": stats["rows"],
+        "quarantined_rows": quarantine_rows,
+        "duplicates_dropped": duplicates,
+    }
+    context.log.info(f"silver {days[0]}..{days[-1]}: {balance}")
+    return MaterializeResult(
+        metadata=materialization_metadata(
+            silver,
+            lake.silver_transactions,
+            stats["rows"],
+            **balance,
+            quarantine_reasons=MetadataValue.json(reasons),
+            rows_by_day=MetadataValue.json({d.isoformat(): n for d, n in written.items()}),
+            quarantine_path=MetadataValue.path(str(lake.silver_quarantine)),
+        ),
+        check_results=[
+            AssetCheckResult(
+                check_name="transaction_id_unique",
+                passed=stats["rows"] == stats["ids"],
+                metadata={"duplicate_ids": stats["rows"] - stats["ids"]},
+            ),
+            AssetCheckResult(check_name="keys_not_null", passed=not any(nulls.values()), metadata=nulls),
+            AssetCheckResult(
+                check_name="reconciles_with_bronze",
+                passed=bronze_rows == stats["rows"] + quarantine_rows + duplicates,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={
+                    **balance,
+                    "quarantined_by_day": MetadataValue.json(
+                        {d.isoformat(): n for d, n in quarantined.items()}
+                    ),
+                },
+            ),
+        ],
+    )

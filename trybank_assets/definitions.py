@@ -1,0 +1,26 @@
+"""The code location: every asset, check, resource, job and schedule of the lakehouse."""
+
+from dagster import Definitions, in_process_executor
+
+from trybank_assets.assets.aggregates import customer_daily_aggregates, terminal_daily_aggregates
+from trybank_assets.assets.bronze import bronze_transactions
+from trybank_assets.assets.gold import gold_transaction_features
+from trybank_assets.assets.silver import silver_transactions
+from trybank_assets.jobs import daily_lakehouse_job, daily_lakehouse_schedule
+from trybank_assets.resources import build_resources
+from trybank_assets.settings import get_settings
+
+defs = Definitions(
+    assets=[
+        bronze_transactions,
+        silver_transactions,
+        customer_daily_aggregates,
+        terminal_daily_aggregates,
+        gold_transaction_features,
+    ],
+    resources=build_resources(get_settings()),
+    jobs=[daily_lakehouse_job],
+    schedules=[daily_lakehouse_schedule],
+    # One process and so one JVM per run: a step per subprocess would start Spark (~7 s) per step.
+    executor=in_process_executor,
+)

@@ -1,0 +1,181 @@
+"""Every model feature, declared once and computed by one formula for Spark and for serving.
+
+A transaction's features depend only on events strictly before it (``event_us`` smaller than
+its own). Windows are calendar-day aligned: "N days" means the previous N whole UTC days plus
+the same day's earlier events, so the online path can rebuild them from daily aggregates plus
+the day's stream. Terminal windows are shifted back by ``LABEL_DELAY_DAYS`` because a fraud
+label is only known once it is that old.
+
+``derive_features`` is written against a tiny set of primitives (``FeatureOps``); Spark runs it
+over Columns (``SparkFeatureOps`` in the gold asset), serving over Python numbers
+(``PythonFeatureOps``). Amounts enter as integer cents and counts as integers, so both paths do
+the same IEEE operations on the same exact inputs and agree to the last bit.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+CUSTOMER_WINDOWS = (1, 7, 30)
+TERMINAL_WINDOWS = (1, 7, 30)
+LABEL_DELAY_DAYS = 7
+LOOKBACK_DAYS = max(CUSTOMER_WINDOWS)
+TERMINAL_LOOKBACK_DAYS = LABEL_DELAY_DAYS + max(TERMINAL_WINDOWS)
+NIGHT_END_HOUR = 6
+# Seconds since the previous transaction when there is none in the look-back (cold start).
+NO_PREVIOUS_SECONDS = float(LOOKBACK_DAYS * 86_400)
+MICROS_PER_HOUR = 3_600_000_000
+MICROS_PER_DAY = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    description: str
+    window_days: int | None = None
+    needs: tuple[str, ...] = ()  # optional bronze fields without which the feature is neutral
+
+
+def _customer_features() -> list[Feature]:
+    out = []
+    for n in CUSTOMER_WINDOWS:
+        out.append(
+            Feature(
+                f"customer_txn_count_{n}d",
+                f"Customer transactions in the previous {n} day(s) plus earlier today.",
+                n,
+            )
+        )
+        out.append(
+            Feature(
+                f"customer_mean_amount_{n}d",
+                f"Customer mean amount over the same {n}-day window (0 when none).",
+                n,
+            )
+        )
+    return out
+
+
+def _terminal_features() -> list[Feature]:
+    out = []
+    for n in TERMINAL_WINDOWS:
+        lag = f"days D-{LABEL_DELAY_DAYS + n}..D-{LABEL_DELAY_DAYS + 1}"
+        out.append(
+            Feature(f"terminal_txn_count_{n}d", f"Terminal transactions over {lag} (label-delayed).", n)
+        )
+        out.append(
+            Feature(f"terminal_fraud_risk_{n}d", f"Share of labelled fraud at the terminal over {lag}.", n)
+        )
+    return out
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("amount", "Transaction amount."),
+    *_customer_features(),
+    Feature(
+        "amount_to_mean_ratio_30d", "Amount divided by the customer's 30-day mean (1 when no history).", 30
+    ),
+    Feature(
+        "amount_zscore_30d", "Amount z-score against the customer's 30-day amounts (0 when undefined).", 30
+    ),
+    Feature(
+        "international_ratio_30d",
+        "Share of the customer's 30-day transactions abroad.",
+        30,
+        needs=("merchant_country", "customer_country"),
+    ),
+    Feature("volume_30d", "Customer's total amount over 30 days.", 30),
+    Feature(
+        "seconds_since_previous",
+        f"Seconds since the customer's previous transaction, capped at {LOOKBACK_DAYS} days.",
+    ),
+    Feature("hour_of_day", "UTC hour of the transaction."),
+    Feature("is_night", f"1 when the UTC hour is before {NIGHT_END_HOUR}:00."),
+    Feature("is_weekend", "1 on Saturday and Sunday (UTC)."),
+    *_terminal_features(),
+)
+FEATURE_NAMES = tuple(f.name for f in FEATURES)
+
+
+class FeatureOps(Protocol):
+    def div(self, num: Any, den: Any, default: float, min_den: float = 0.0) -> Any: ...
+    def flag(self, cond: Any) -> Any: ...
+    def sqrt_pos(self, x: Any) -> Any: ...
+    def floordiv(self, x: Any, m: int) -> Any: ...
+    def mod(self, x: Any, m: int) -> Any: ...
+    def to_double(self, x: Any) -> Any: ...
+    def elapsed_seconds(self, now_us: Any, previous_us: Any, cap: float) -> Any: ...
+
+
+class PythonFeatureOps:
+    """Primitives over Python ints and floats (serving, reference tests)."""
+
+    def div(self, num, den, default, min_den=0.0):
+        return float(num) / float(den) if den > min_den else default
+
+    def flag(self, cond):
+        return 1.0 if cond else 0.0
+
+    def sqrt_pos(self, x):
+        return math.sqrt(x) if x > 0 else 0.0
+
+    def floordiv(self, x, m):
+        return x // m
+
+    def mod(self, x, m):
+        return x % m
+
+    def to_double(self, x):
+        return float(x)
+
+    def elapsed_seconds(self, now_us, previous_us, cap):
+        return cap if previous_us is None else min(float(now_us - previous_us) / 1e6, cap)
+
+
+def is_international(merchant_country: str | None, customer_country: str | None) -> int:
+    """1 when both countries are known and differ; unknown countries count as domestic."""
+    return int(
+        merchant_country is not None and customer_country is not None and merchant_country != customer_country
+    )
+
+
+def derive_features(raw: dict[str, Any], ops: FeatureOps) -> dict[str, Any]:
+    """Features from raw, exact inputs. ``raw`` keys:
+
+    amount_cents, event_us; for N in CUSTOMER_WINDOWS customer_count_N and customer_cents_N;
+    customer_cents_sq_30, customer_international_30, customer_previous_us (None when none);
+    for N in TERMINAL_WINDOWS terminal_count_N and terminal_fraud_N.
+    """
+    cents = raw["amount_cents"]
+    out = {"amount": ops.div(cents, 100, 0.0)}
+    for n in CUSTOMER_WINDOWS:
+        count, total = raw[f"customer_count_{n}"], raw[f"customer_cents_{n}"]
+        out[f"customer_txn_count_{n}d"] = ops.to_double(count)
+        out[f"customer_mean_amount_{n}d"] = ops.div(total, count * 100, 0.0)
+
+    count30, cents30 = raw["customer_count_30"], raw["customer_cents_30"]
+    mean_cents = ops.div(cents30, count30, 0.0)
+    variance = ops.div(raw["customer_cents_sq_30"], count30, 0.0) - mean_cents * mean_cents
+    out["amount_to_mean_ratio_30d"] = ops.div(cents * count30, cents30, 1.0)
+    # A spread under one cent is rounding noise, not a spending pattern.
+    out["amount_zscore_30d"] = ops.div(cents - mean_cents, ops.sqrt_pos(variance), 0.0, min_den=1.0)
+    out["international_ratio_30d"] = ops.div(raw["customer_international_30"], count30, 0.0)
+    out["volume_30d"] = ops.div(cents30, 100, 0.0)
+    out["seconds_since_previous"] = ops.elapsed_seconds(
+        raw["event_us"], raw["customer_previous_us"], NO_PREVIOUS_SECONDS
+    )
+
+    hour = ops.mod(ops.floordiv(raw["event_us"], MICROS_PER_HOUR), 24)
+    weekday = ops.mod(
+        ops.floordiv(raw["event_us"], MICROS_PER_DAY) + 3, 7
+    )  # 1970-01-01 was a Thursday; Monday = 0
+    out["hour_of_day"] = ops.to_double(hour)
+    out["is_night"] = ops.flag(hour < NIGHT_END_HOUR)
+    out["is_weekend"] = ops.flag(weekday >= 5)
+
+    for n in TERMINAL_WINDOWS:
+        count = raw[f"terminal_count_{n}"]
+        out[f"terminal_txn_count_{n}d"] = ops.to_double(count)
+        out[f"terminal_fraud_risk_{n}d"] = ops.div(raw[f"terminal_fraud_{n}"], count, 0.0)
+    assert tuple(out) == FEATURE_NAMES
+    return out

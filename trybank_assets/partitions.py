@@ -1,0 +1,16 @@
+from datetime import date, timedelta
+
+from dagster import AssetExecutionContext, DailyPartitionsDefinition
+
+from trybank_assets.settings import get_settings
+
+daily_partitions = DailyPartitionsDefinition(
+    start_date=get_settings().partitions_start.isoformat(), timezone="UTC", end_offset=0
+)
+
+
+def run_days(context: AssetExecutionContext) -> list[date]:
+    """The UTC days this run materializes: one partition, or a whole single-run backfill range."""
+    window = context.partition_time_window
+    first, end = window.start.date(), window.end.date()
+    return [first + timedelta(days=i) for i in range((end - first).days)]

@@ -1,0 +1,50 @@
+"""Where each dataset lives in the lake. Assets, the CLI and serving ask here, never build paths."""
+
+from datetime import date
+from pathlib import Path
+
+from dagster import ConfigurableResource
+
+
+class LakeResource(ConfigurableResource):
+    """Layout of the lake under ``root`` (``data_lake/`` by default)."""
+
+    root: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root)
+
+    @property
+    def bronze_transactions(self) -> Path:
+        return self.path / "bronze" / "transactions"
+
+    def bronze_day(self, day: date) -> Path:
+        return self.bronze_transactions / f"date={day.isoformat()}"
+
+    def bronze_source_dir(self, day: date, source: str) -> Path:
+        return self.bronze_day(day) / f"source={source}"
+
+    @property
+    def silver_transactions(self) -> Path:
+        return self.path / "silver" / "transactions"
+
+    @property
+    def silver_quarantine(self) -> Path:
+        return self.path / "silver" / "quarantine"
+
+    @property
+    def customer_daily_aggregates(self) -> Path:
+        return self.path / "gold" / "customer_daily_aggregates"
+
+    @property
+    def terminal_daily_aggregates(self) -> Path:
+        return self.path / "gold" / "terminal_daily_aggregates"
+
+    @property
+    def transaction_features(self) -> Path:
+        return self.path / "gold" / "transaction_features"
+
+
+def day_dir(table: Path, day: date) -> Path:
+    return table / f"date={day.isoformat()}"

@@ -1,0 +1,48 @@
+"""Every knob of the lakehouse, read once from ``TRYBANK_*`` environment variables.
+
+The defaults are the embedded single machine: local Spark, files under ``data_lake/``.
+A cluster is a change of ``TRYBANK_SPARK_MASTER`` (``spark://…``) or ``TRYBANK_SPARK_REMOTE``
+(Spark Connect ``sc://…``), never a change of code.
+"""
+
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class TrybankSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRYBANK_", extra="ignore")
+
+    lake_root: Path = Field(
+        default=PROJECT_ROOT / "data_lake",
+        description="Root of the lake: bronze/ silver/ gold/ online/ predictions/ models/.",
+    )
+    spark_master: str = Field(
+        default="local[*]", description="Spark master URL (local[*], spark://host:7077)."
+    )
+    spark_remote: str | None = Field(
+        default=None, description="Spark Connect URL (sc://host:15002); wins over spark_master."
+    )
+    spark_driver_memory: str = "2g"
+    spark_shuffle_partitions: int = Field(default=4, ge=1)
+    partitions_start: date = Field(
+        default=date(2026, 1, 1), description="First daily partition (UTC event date) of every asset."
+    )
+    simulator_seed: int = 42
+    simulator_customers: int = Field(default=3000, ge=10)
+
+    @model_validator(mode="after")
+    def _remote_or_master(self) -> "TrybankSettings":
+        if self.spark_remote is not None and not self.spark_remote.startswith("sc://"):
+            raise ValueError(f"TRYBANK_SPARK_REMOTE must start with sc://, got {self.spark_remote!r}")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> TrybankSettings:
+    return TrybankSettings()
