@@ -60,24 +60,16 @@ def _terminal_features() -> list[Feature]:
     out = []
     for n in TERMINAL_WINDOWS:
         lag = f"days D-{LABEL_DELAY_DAYS + n}..D-{LABEL_DELAY_DAYS + 1}"
-        out.append(
-            Feature(f"terminal_txn_count_{n}d", f"Terminal transactions over {lag} (label-delayed).", n)
-        )
-        out.append(
-            Feature(f"terminal_fraud_risk_{n}d", f"Share of labelled fraud at the terminal over {lag}.", n)
-        )
+        out.append(Feature(f"terminal_txn_count_{n}d", f"Terminal transactions over {lag} (label-delayed).", n))
+        out.append(Feature(f"terminal_fraud_risk_{n}d", f"Share of labelled fraud at the terminal over {lag}.", n))
     return out
 
 
 FEATURES: tuple[Feature, ...] = (
     Feature("amount", "Transaction amount."),
     *_customer_features(),
-    Feature(
-        "amount_to_mean_ratio_30d", "Amount divided by the customer's 30-day mean (1 when no history).", 30
-    ),
-    Feature(
-        "amount_zscore_30d", "Amount z-score against the customer's 30-day amounts (0 when undefined).", 30
-    ),
+    Feature("amount_to_mean_ratio_30d", "Amount divided by the customer's 30-day mean (1 when no history).", 30),
+    Feature("amount_zscore_30d", "Amount z-score against the customer's 30-day amounts (0 when undefined).", 30),
     Feature(
         "international_ratio_30d",
         "Share of the customer's 30-day transactions abroad.",
@@ -134,9 +126,7 @@ class PythonFeatureOps:
 
 def is_international(merchant_country: str | None, customer_country: str | None) -> int:
     """1 when both countries are known and differ; unknown countries count as domestic."""
-    return int(
-        merchant_country is not None and customer_country is not None and merchant_country != customer_country
-    )
+    return int(merchant_country is not None and customer_country is not None and merchant_country != customer_country)
 
 
 def derive_features(raw: dict[str, Any], ops: FeatureOps) -> dict[str, Any]:
@@ -166,9 +156,7 @@ def derive_features(raw: dict[str, Any], ops: FeatureOps) -> dict[str, Any]:
     )
 
     hour = ops.mod(ops.floordiv(raw["event_us"], MICROS_PER_HOUR), 24)
-    weekday = ops.mod(
-        ops.floordiv(raw["event_us"], MICROS_PER_DAY) + 3, 7
-    )  # 1970-01-01 was a Thursday; Monday = 0
+    weekday = ops.mod(ops.floordiv(raw["event_us"], MICROS_PER_DAY) + 3, 7)  # 1970-01-01 was a Thursday; Monday = 0
     out["hour_of_day"] = ops.to_double(hour)
     out["is_night"] = ops.flag(hour < NIGHT_END_HOUR)
     out["is_weekend"] = ops.flag(weekday >= 5)

@@ -5,12 +5,9 @@ from dagster import (
     define_asset_job,
 )
 
-from trybank_assets.partitions import daily_partitions
-
 daily_lakehouse_job = define_asset_job(
     "daily_lakehouse_job",
     selection=AssetSelection.groups("bronze", "silver", "gold"),
-    partitions_def=daily_partitions,
     description="Bronze → silver → daily aggregates → gold features for one UTC day (or a range, in one run).",
 )
 

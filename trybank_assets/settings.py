@@ -22,9 +22,7 @@ class TrybankSettings(BaseSettings):
         default=PROJECT_ROOT / "data_lake",
         description="Root of the lake: bronze/ silver/ gold/ online/ predictions/ models/.",
     )
-    spark_master: str = Field(
-        default="local[*]", description="Spark master URL (local[*], spark://host:7077)."
-    )
+    spark_master: str = Field(default="local[*]", description="Spark master URL (local[*], spark://host:7077).")
     spark_remote: str | None = Field(
         default=None, description="Spark Connect URL (sc://host:15002); wins over spark_master."
     )

@@ -96,9 +96,7 @@ def terminal_daily_aggregates_of(silver: DataFrame) -> DataFrame:
     )
 
 
-def _materialize(
-    context, spark, lake, build, table: Path, schema: StructType, check: str
-) -> MaterializeResult:
+def _materialize(context, spark, lake, build, table: Path, schema: StructType, check: str) -> MaterializeResult:
     session = spark.spark_session
     days: list[date] = run_days(context)
     silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA)
@@ -130,9 +128,7 @@ _SUMS_CHECK = "counts_match_silver"
     description="Per customer and UTC day: counts and exact cent sums. Feeds gold features and the online store.",
     metadata={"dagster/column_schema": table_schema(CUSTOMER_AGGREGATES_SCHEMA, _DESCRIPTIONS)},
     check_specs=[
-        AssetCheckSpec(
-            _SUMS_CHECK, asset="customer_daily_aggregates", description="sum of txn_count = silver rows"
-        )
+        AssetCheckSpec(_SUMS_CHECK, asset="customer_daily_aggregates", description="sum of txn_count = silver rows")
     ],
 )
 def customer_daily_aggregates(
@@ -155,12 +151,12 @@ def customer_daily_aggregates(
     deps=["silver_transactions"],
     group_name="gold",
     kinds={"spark", "parquet"},
-    description="Per terminal and UTC day: transactions, amounts and labelled fraud. Feeds the label-delayed terminal risk.",
+    description=(
+        "Per terminal and UTC day: transactions, amounts and labelled fraud. Feeds the label-delayed terminal risk."
+    ),
     metadata={"dagster/column_schema": table_schema(TERMINAL_AGGREGATES_SCHEMA, _DESCRIPTIONS)},
     check_specs=[
-        AssetCheckSpec(
-            _SUMS_CHECK, asset="terminal_daily_aggregates", description="sum of txn_count = silver rows"
-        )
+        AssetCheckSpec(_SUMS_CHECK, asset="terminal_daily_aggregates", description="sum of txn_count = silver rows")
     ],
 )
 def terminal_daily_aggregates(

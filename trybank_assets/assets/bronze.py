@@ -18,9 +18,6 @@ from trybank_assets.resources.simulator import SimulatorResource
 from trybank_assets.schemas import BRONZE_FIELDS
 from trybank_assets.simulator import write_day
 
-SIMULATOR_SOURCE = "simulator"
-SIMULATOR_FILE = "part-00000.jsonl"
-
 _NON_STRING_FIELDS = {"amount": "number", "is_fraud": "boolean"}
 BRONZE_COLUMNS = TableSchema(
     columns=[TableColumn(name, _NON_STRING_FIELDS.get(name, "string")) for name in BRONZE_FIELDS]
@@ -38,9 +35,7 @@ def count_complete_lines(lake: LakeResource, day: date) -> dict[str, int]:
         counts[source] = 0
         for file in sorted(source_dir.glob("*.jsonl")):
             with open(file, "rb") as fh:
-                counts[source] += sum(
-                    chunk.count(b"\n") for chunk in iter(lambda fh=fh: fh.read(1 << 20), b"")
-                )
+                counts[source] += sum(chunk.count(b"\n") for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""))
     return counts
 
 
@@ -61,9 +56,7 @@ def bronze_transactions(
 ) -> MaterializeResult:
     per_source: dict[str, int] = {}
     for day in run_days(context):
-        simulated = write_day(
-            simulator.config, day, lake.bronze_source_dir(day, SIMULATOR_SOURCE) / SIMULATOR_FILE
-        )
+        simulated = write_day(simulator.config, day, lake.simulated_bronze_file(day))
         context.log.info(f"bronze {day}: simulated {simulated} transactions")
         for source, rows in count_complete_lines(lake, day).items():
             per_source[source] = per_source.get(source, 0) + rows

@@ -71,9 +71,7 @@ class SparkFeatureOps:
 
     def div(self, num, den, default, min_den=0.0):
         num, den = _as_column(num), _as_column(den)
-        return F.when(den > min_den, num.cast(DoubleType()) / den.cast(DoubleType())).otherwise(
-            F.lit(default)
-        )
+        return F.when(den > min_den, num.cast(DoubleType()) / den.cast(DoubleType())).otherwise(F.lit(default))
 
     def flag(self, cond):
         return cond.cast(DoubleType())
@@ -122,9 +120,7 @@ def _customer_history(tx: DataFrame, customer_aggregates: DataFrame) -> DataFram
         within(LOOKBACK_DAYS, "international_count").alias("prior_international"),
         F.max("a.last_event_us").alias("prior_previous_us"),
     ]
-    return joined.groupBy(F.col("k.customer_id").alias("customer_id"), F.col("k.date").alias("date")).agg(
-        *aggs
-    )
+    return joined.groupBy(F.col("k.customer_id").alias("customer_id"), F.col("k.date").alias("date")).agg(*aggs)
 
 
 def _terminal_history(tx: DataFrame, terminal_aggregates: DataFrame) -> DataFrame:
@@ -145,9 +141,7 @@ def _terminal_history(tx: DataFrame, terminal_aggregates: DataFrame) -> DataFram
             F.sum(F.when(inside, F.col("a.txn_count")).otherwise(F.lit(0))).alias(f"terminal_count_{n}"),
             F.sum(F.when(inside, F.col("a.fraud_count")).otherwise(F.lit(0))).alias(f"terminal_fraud_{n}"),
         ]
-    return joined.groupBy(F.col("k.terminal_id").alias("terminal_id"), F.col("k.date").alias("date")).agg(
-        *aggs
-    )
+    return joined.groupBy(F.col("k.terminal_id").alias("terminal_id"), F.col("k.date").alias("date")).agg(*aggs)
 
 
 def transaction_features(
@@ -171,9 +165,7 @@ def transaction_features(
         international_flag().alias("international"),
     )
     earlier_today = (
-        Window.partitionBy("customer_id", "date")
-        .orderBy("event_us")
-        .rangeBetween(Window.unboundedPreceding, -1)
+        Window.partitionBy("customer_id", "date").orderBy("event_us").rangeBetween(Window.unboundedPreceding, -1)
     )
     cents = F.col("amount_cents")
     tx = tx.select(
@@ -282,10 +274,7 @@ def gold_transaction_features(
     terminal = read_days(
         session,
         lake.terminal_daily_aggregates,
-        [
-            days[0] - timedelta(days=TERMINAL_LOOKBACK_DAYS - i)
-            for i in range(TERMINAL_LOOKBACK_DAYS + len(days) - 1)
-        ],
+        [days[0] - timedelta(days=TERMINAL_LOOKBACK_DAYS - i) for i in range(TERMINAL_LOOKBACK_DAYS + len(days) - 1)],
         TERMINAL_AGGREGATES_SCHEMA,
     )
     overwrite_days(transaction_features(silver, customer, terminal), lake.transaction_features, days)
@@ -301,9 +290,7 @@ def gold_transaction_features(
     partitions_start = daily_partitions.start.date()
     missing = missing_history_days(lake, days, partitions_start)
     return MaterializeResult(
-        metadata=materialization_metadata(
-            gold, lake.transaction_features, stats["rows"], silver_rows=silver_rows
-        ),
+        metadata=materialization_metadata(gold, lake.transaction_features, stats["rows"], silver_rows=silver_rows),
         check_results=[
             AssetCheckResult(
                 check_name="one_row_per_silver_transaction",
@@ -325,7 +312,7 @@ def gold_transaction_features(
                 severity=AssetCheckSeverity.WARN,
                 metadata={
                     "missing_days": MetadataValue.json([d.isoformat() for d in missing]),
-                    "why": "features of the first days read look-back aggregates that are absent; materialize them first",
+                    "why": "look-back aggregates of these days are absent, so features see no activity there",
                 },
             ),
         ],

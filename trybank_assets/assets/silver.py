@@ -41,8 +41,7 @@ from trybank_assets.schemas import (
 
 # Every field is read as text so that a bad value becomes a quarantine reason, not a null.
 BRONZE_READ_SCHEMA = StructType(
-    [StructField(name, StringType()) for name in BRONZE_FIELDS]
-    + [StructField("_corrupt_record", StringType())]
+    [StructField(name, StringType()) for name in BRONZE_FIELDS] + [StructField("_corrupt_record", StringType())]
 )
 
 _BRONZE_WITH_ORIGIN = StructType(
@@ -253,10 +252,7 @@ def silver_transactions(
     quarantine_rows = read_days(session, lake.silver_quarantine, days, QUARANTINE_SCHEMA).count()
     reasons = {
         r["reason"]: r["count"]
-        for r in read_days(session, lake.silver_quarantine, days, QUARANTINE_SCHEMA)
-        .groupBy("reason")
-        .count()
-        .collect()
+        for r in read_days(session, lake.silver_quarantine, days, QUARANTINE_SCHEMA).groupBy("reason").count().collect()
     }
     nulls = {k: stats[f"null_{k}"] or 0 for k in _KEYS}
     balance = {
@@ -289,9 +285,7 @@ def silver_transactions(
                 severity=AssetCheckSeverity.ERROR,
                 metadata={
                     **balance,
-                    "quarantined_by_day": MetadataValue.json(
-                        {d.isoformat(): n for d, n in quarantined.items()}
-                    ),
+                    "quarantined_by_day": MetadataValue.json({d.isoformat(): n for d, n in quarantined.items()}),
                 },
             ),
         ],

@@ -13,8 +13,7 @@ def table_schema(schema: StructType, descriptions: dict[str, str] | None = None)
     descriptions = descriptions or {}
     return TableSchema(
         columns=[
-            TableColumn(f.name, f.dataType.simpleString(), description=descriptions.get(f.name))
-            for f in schema.fields
+            TableColumn(f.name, f.dataType.simpleString(), description=descriptions.get(f.name)) for f in schema.fields
         ]
     )
 

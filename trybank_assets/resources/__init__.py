@@ -10,7 +10,5 @@ def build_resources(settings: TrybankSettings) -> dict:
     return {
         "lake": LakeResource(root=str(settings.lake_root)),
         "spark": build_spark_resource(settings),
-        "simulator": SimulatorResource(
-            seed=settings.simulator_seed, n_customers=settings.simulator_customers
-        ),
+        "simulator": SimulatorResource(seed=settings.simulator_seed, n_customers=settings.simulator_customers),
     }

@@ -20,10 +20,14 @@ class LakeResource(ConfigurableResource):
         return self.path / "bronze" / "transactions"
 
     def bronze_day(self, day: date) -> Path:
-        return self.bronze_transactions / f"date={day.isoformat()}"
+        return day_dir(self.bronze_transactions, day)
 
     def bronze_source_dir(self, day: date, source: str) -> Path:
         return self.bronze_day(day) / f"source={source}"
+
+    def simulated_bronze_file(self, day: date) -> Path:
+        """The simulator's one file per day, rewritten whole (and identical) on every run."""
+        return self.bronze_source_dir(day, "simulator") / "part-00000.jsonl"
 
     @property
     def silver_transactions(self) -> Path:

@@ -79,12 +79,10 @@ def build_population(seed: int, n_customers: int) -> Population:
     by_country = {c: np.flatnonzero(countries == c) for c in (*HOME_COUNTRIES, *FOREIGN_COUNTRIES)}
     online = {c: by_country[c][channels[by_country[c]] == "ecommerce"] for c in HOME_COUNTRIES}
 
-    k = rng.integers(5, 21, size=n_customers)
+    k = np.minimum(rng.integers(5, 21, size=n_customers), [len(by_country[HOME_COUNTRIES[h]]) for h in home])
     usual = np.zeros((n_customers, int(k.max())), dtype=np.int64)
     for i in range(n_customers):
-        pool = by_country[HOME_COUNTRIES[home[i]]]
-        usual[i, : k[i]] = rng.choice(pool, size=min(k[i], len(pool)), replace=False)
-    k = np.minimum(k, [len(by_country[HOME_COUNTRIES[h]]) for h in home])
+        usual[i, : k[i]] = rng.choice(by_country[HOME_COUNTRIES[home[i]]], size=k[i], replace=False)
 
     return Population(
         customer_ids=np.asarray([f"C{i:07d}" for i in range(n_customers)]),

@@ -1,0 +1,132 @@
+import json
+import uuid
+from datetime import date
+
+from dagster import materialize
+
+from trybank_assets.assets.bronze import bronze_transactions
+from trybank_assets.assets.silver import (
+    QUARANTINE_SCHEMA,
+    SILVER_SCHEMA,
+    clean_transactions,
+    read_bronze,
+    silver_transactions,
+)
+from trybank_assets.lib.spark_tables import read_days
+from trybank_assets.resources.lake import LakeResource
+
+DAY = date(2026, 3, 10)
+
+
+def _good(**overrides) -> dict:
+    record = {
+        "transaction_id": str(uuid.uuid4()),
+        "event_time": "2026-03-10T12:00:00.000Z",
+        "customer_id": "C1",
+        "terminal_id": "T1",
+        "amount": 12.5,
+        "currency": "EUR",
+        "merchant_country": "NL",
+        "customer_country": "NL",
+        "channel": "pos",
+        "merchant_category": "grocery",
+        "is_fraud": False,
+        "fraud_scenario": None,
+    }
+    return record | overrides
+
+
+# One row per rule, each breaking only that rule.
+BAD_ROWS = {
+    "missing_transaction_id": _good(transaction_id=""),
+    "invalid_transaction_id": _good(transaction_id="not-a-uuid"),
+    "missing_customer_id": _good(customer_id="  "),
+    "missing_terminal_id": _good(terminal_id=None),
+    "missing_event_time": _good(event_time=None),
+    "event_time_without_zone": _good(event_time="2026-03-10T12:00:00"),
+    "invalid_event_time": _good(event_time="2026-03-10T25:00:00Z"),
+    "event_time_outside_partition": _good(event_time="2026-03-11T00:00:00Z"),
+    "missing_amount": _good(amount=None),
+    "invalid_amount": _good(amount="twelve"),
+    "amount_not_positive": _good(amount=-3),
+    "amount_too_large": _good(amount=5e9),
+    "amount_more_than_cents": _good(amount=1.234),
+    "unknown_currency": _good(currency="XXX"),
+    "invalid_merchant_country": _good(merchant_country="Netherlands"),
+    "invalid_customer_country": _good(customer_country="nl"),
+    "unknown_channel": _good(channel="telepathy"),
+    "unknown_merchant_category": _good(merchant_category="casino"),
+    "invalid_is_fraud": _good(is_fraud="maybe"),
+}
+
+
+def _write_bronze(lake: LakeResource, source: str, lines: list[str]) -> None:
+    folder = lake.bronze_source_dir(DAY, source)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "part-00000.jsonl").write_text("".join(line + "\n" for line in lines))
+
+
+def _hand_made_bronze(lake: LakeResource) -> dict[str, dict]:
+    good = {name: _good(customer_id=f"C{i}") for i, name in enumerate(["a", "b", "c"])}
+    conflict = good["c"] | {"amount": 99.0}
+    lines = [json.dumps(r) for r in [*good.values(), *BAD_ROWS.values()]]
+    lines += [json.dumps(good["a"]), json.dumps(good["a"])]  # two exact retries
+    lines += ['{"transaction_id": "broken', "NaN"]  # malformed JSON
+    _write_bronze(lake, "api", lines)
+    _write_bronze(lake, "import-partner", [json.dumps(good["b"]), json.dumps(conflict)])
+    return good
+
+
+def test_each_invalid_class_is_quarantined_with_its_reason(spark, lake_root):
+    lake = LakeResource(root=str(lake_root))
+    good = _hand_made_bronze(lake)
+    raw = read_bronze(spark, lake, [DAY])
+    cleaned = clean_transactions(raw)
+
+    silver = {r["transaction_id"]: r for r in cleaned.silver.collect()}
+    assert set(silver) == {r["transaction_id"] for r in good.values()}
+    assert silver[good["a"]["transaction_id"]]["amount_cents"] == 1250
+    quarantine = cleaned.quarantine.collect()
+    reasons = sorted(r["reason"] for r in quarantine)
+    expected = sorted([*BAD_ROWS, "malformed_json", "malformed_json", "conflicting_duplicate"])
+    assert reasons == expected
+    by_reason = {r["reason"]: r for r in quarantine}
+    for reason, row in BAD_ROWS.items():
+        assert by_reason[reason]["transaction_id"] == row["transaction_id"], reason
+    assert by_reason["malformed_json"]["raw_record"] is not None
+    # exact copies of "a" (2 retries) and of "b" (same content from a second source)
+    assert cleaned.duplicates_dropped.count() == 3
+    assert raw.count() == len(silver) + len(quarantine) + 3
+
+
+def test_silver_asset_writes_quarantine_and_reconciles(spark, lake_root, resources, instance):
+    lake = LakeResource(root=str(lake_root))
+    _hand_made_bronze(lake)
+    result = materialize([silver_transactions], resources=resources, partition_key=DAY.isoformat(), instance=instance)
+    assert result.success
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert all(c.passed for c in checks.values()), checks
+    balance = checks["reconciles_with_bronze"].metadata
+    assert balance["bronze_rows"].value == 28
+    assert (balance["silver_rows"].value, balance["quarantined_rows"].value, balance["duplicates_dropped"].value) == (
+        3,
+        22,
+        3,
+    )
+    assert read_days(spark, lake.silver_quarantine, [DAY], QUARANTINE_SCHEMA).count() == 22
+    assert (lake.silver_quarantine / f"date={DAY}").is_dir()
+
+
+def test_rerunning_a_day_replaces_it_and_keeps_other_sources(spark, lake_root, resources, instance):
+    lake = LakeResource(root=str(lake_root))
+    _write_bronze(lake, "api", [json.dumps(_good())])
+    key = DAY.isoformat()
+    for _ in range(2):
+        assert materialize(
+            [bronze_transactions, silver_transactions], resources=resources, partition_key=key, instance=instance
+        ).success
+    silver = read_days(spark, lake.silver_transactions, [DAY], SILVER_SCHEMA)
+    simulated = lake.simulated_bronze_file(DAY).read_bytes().count(b"\n")
+    assert silver.count() == simulated + 1
+    assert silver.select("transaction_id").distinct().count() == silver.count()
+    assert (lake.bronze_source_dir(DAY, "api") / "part-00000.jsonl").exists()
