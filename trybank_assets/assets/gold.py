@@ -6,12 +6,10 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetDep,
     AssetExecutionContext,
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
-    TimeWindowPartitionMapping,
     asset,
 )
 from dagster_pyspark import LazyPySparkResource
@@ -222,23 +220,10 @@ def missing_history_days(lake: LakeResource, days: list[date], partitions_start:
 @asset(
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    deps=[
-        AssetDep("silver_transactions"),
-        AssetDep(
-            "customer_daily_aggregates",
-            partition_mapping=TimeWindowPartitionMapping(
-                start_offset=-LOOKBACK_DAYS, end_offset=-1, allow_nonexistent_upstream_partitions=True
-            ),
-        ),
-        AssetDep(
-            "terminal_daily_aggregates",
-            partition_mapping=TimeWindowPartitionMapping(
-                start_offset=-TERMINAL_LOOKBACK_DAYS,
-                end_offset=-(LABEL_DELAY_DAYS + 1),
-                allow_nonexistent_upstream_partitions=True,
-            ),
-        ),
-    ],
+    # Same-day lineage edges on purpose: Dagster runs a child with its parents in one backfill run
+    # only across identity mappings, and a multi-day range must stay one run (one JVM). The
+    # look-back days D-37..D-1 are read from the lake and guarded by the history_complete check.
+    deps=["silver_transactions", "customer_daily_aggregates", "terminal_daily_aggregates"],
     group_name="gold",
     kinds={"spark", "parquet"},
     description=(
