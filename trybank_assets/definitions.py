@@ -5,6 +5,7 @@ from dagster import Definitions, in_process_executor
 from trybank_assets.assets.aggregates import customer_daily_aggregates, terminal_daily_aggregates
 from trybank_assets.assets.bronze import bronze_transactions
 from trybank_assets.assets.gold import gold_transaction_features
+from trybank_assets.assets.model import deployed_fraud_model, fraud_model
 from trybank_assets.assets.silver import silver_transactions
 from trybank_assets.jobs import daily_lakehouse_job, daily_lakehouse_schedule
 from trybank_assets.resources import build_resources
@@ -17,6 +18,8 @@ defs = Definitions(
         customer_daily_aggregates,
         terminal_daily_aggregates,
         gold_transaction_features,
+        fraud_model,
+        deployed_fraud_model,
     ],
     resources=build_resources(get_settings()),
     jobs=[daily_lakehouse_job],

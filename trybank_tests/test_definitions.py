@@ -17,7 +17,10 @@ EXPECTED_GRAPH = {
         "gold",
         {"silver_transactions", "customer_daily_aggregates", "terminal_daily_aggregates"},
     ),
+    "fraud_model": ("model", {"gold_transaction_features"}),
+    "deployed_fraud_model": ("model", {"fraud_model"}),
 }
+DAILY_ASSETS = [a for a in defs.assets if a.partitions_def is not None]
 EXPECTED_CHECKS = {
     ("silver_transactions", "transaction_id_unique"),
     ("silver_transactions", "keys_not_null"),
@@ -27,6 +30,7 @@ EXPECTED_CHECKS = {
     ("gold_transaction_features", "one_row_per_silver_transaction"),
     ("gold_transaction_features", "features_finite"),
     ("gold_transaction_features", "history_complete"),
+    ("deployed_fraud_model", "promotion_gate"),
 }
 RANGE_TAGS = {"dagster/asset_partition_range_start": "2026-03-01", "dagster/asset_partition_range_end": "2026-03-03"}
 
@@ -41,9 +45,14 @@ def test_definitions_load_with_the_reviewed_graph():
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert checks == EXPECTED_CHECKS
     for key in graph.get_all_asset_keys():
-        node = graph.get(key)
-        assert node.description and node.backfill_policy is not None
-        assert "dagster/column_schema" in node.metadata
+        assert graph.get(key).description
+    assert {a.key.to_user_string() for a in DAILY_ASSETS} == set(EXPECTED_GRAPH) - {
+        "fraud_model",
+        "deployed_fraud_model",
+    }
+    for assets_def in DAILY_ASSETS:
+        assert assets_def.backfill_policy is not None
+        assert "dagster/column_schema" in assets_def.specs_by_key[assets_def.key].metadata
     assert defs.resolve_job_def("daily_lakehouse_job") is not None
     assert defs.resolve_schedule_def("daily_lakehouse_job_schedule").default_status.value == "STOPPED"
 
@@ -54,7 +63,7 @@ def _gold_rows(spark, lake: LakeResource, days: list[date]) -> list[tuple]:
 
 def test_range_materializes_in_one_run_and_a_rerun_gives_the_same_rows(spark, lake_root, resources, instance):
     lake = LakeResource(root=str(lake_root))
-    assets = list(defs.assets)
+    assets = DAILY_ASSETS
     result = materialize(assets, resources=resources, tags=RANGE_TAGS, instance=instance)
     assert result.success
     materialized = {
@@ -62,7 +71,7 @@ def test_range_materializes_in_one_run_and_a_rerun_gives_the_same_rows(spark, la
         for e in result.get_asset_materialization_events()
     }
     days = ["2026-03-01", "2026-03-02", "2026-03-03"]
-    assert materialized == {(name, d) for name in EXPECTED_GRAPH for d in days}
+    assert materialized == {(a.key.to_user_string(), d) for a in DAILY_ASSETS for d in days}
     assert len(instance.get_run_records()) == 1
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed and c.check_name != "history_complete"]
     assert not failed

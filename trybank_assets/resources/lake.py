@@ -49,6 +49,10 @@ class LakeResource(ConfigurableResource):
     def transaction_features(self) -> Path:
         return self.path / "gold" / "transaction_features"
 
+    @property
+    def fraud_model_registry(self) -> Path:
+        return self.path / "models" / "fraud_model"
+
 
 def day_dir(table: Path, day: date) -> Path:
     return table / f"date={day.isoformat()}"

@@ -1,0 +1,1 @@
+"""The fraud model: metrics, the Spark training pipelines, the registry and the Spark-free scorer."""
