@@ -1,12 +1,17 @@
-"""``trybank``: the commands a user types (simulate now; ingest and serve come with their issues)."""
+"""``trybank``: the commands a user types."""
 
+import re
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from tqdm import tqdm
 
+from trybank_assets.file_import import ColumnMapping, ImportFileError, detect_format, import_file, read_rows
 from trybank_assets.resources.lake import LakeResource
+from trybank_assets.schemas import BRONZE_FIELDS
 from trybank_assets.settings import get_settings
 from trybank_assets.simulator import SimulatorConfig, write_day
 
@@ -50,3 +55,62 @@ def simulate(
             bar.set_postfix(day=day.isoformat(), transactions=total)
             bar.update()
     typer.echo(f"{total} transactions over {days} days ({first}..{last}) in {lake.bronze_transactions}")
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="CSV, JSON-lines or Parquet file of transactions.")],
+    name: Annotated[
+        str | None, typer.Option(help="Import name: rows land under source=import-<name> [default: from the file].")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="YAML file: 'columns:' bronze field → column, optional 'defaults:' and 'name:'.")
+    ] = None,
+    map_: Annotated[
+        list[str] | None, typer.Option("--map", help="FIELD=COLUMN, repeatable; wins over --mapping.")
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, jsonl or parquet [default: from the suffix].")
+    ] = None,
+) -> None:
+    """Import external transactions into bronze, split by UTC day; bad rows are rejected with line and reason."""
+    columns: dict[str, str] = {}
+    defaults: dict[str, str] = {}
+    if mapping is not None:
+        try:
+            from_file, file_name = ColumnMapping.from_yaml(mapping)
+        except (OSError, yaml.YAMLError, ImportFileError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--mapping") from exc
+        columns, defaults, name = dict(from_file.columns), dict(from_file.defaults), name or file_name
+    for item in map_ or []:
+        field_name, sep, column = item.partition("=")
+        if not sep or not field_name or not column:
+            raise typer.BadParameter(f"{item!r} is not FIELD=COLUMN", param_hint="--map")
+        columns[field_name.strip()] = column.strip()
+    name = name or re.sub(r"[^a-z0-9_-]+", "-", file.stem.lower()).strip("-") or "file"
+    if not columns:
+        columns = {f: f for f in BRONZE_FIELDS}  # a file already in the bronze layout
+        columns = {f: c for f, c in columns.items() if f in _header(file, fmt)}
+
+    lake = LakeResource(root=str(get_settings().lake_root))
+    try:
+        with tqdm(unit=" rows", desc=f"importing {file.name}", unit_scale=True) as bar:
+            summary = import_file(file, lake, name, ColumnMapping(columns, defaults), fmt, progress=bar.update)
+    except ImportFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for reject in summary.first_rejects:
+        typer.echo(f"rejected {reject}", err=True)
+    if summary.rejected > len(summary.first_rejects):
+        typer.echo(f"... and {summary.rejected - len(summary.first_rejects)} more", err=True)
+    if summary.reject_file:
+        typer.echo(f"rejected rows with their reasons: {summary.reject_file}")
+    typer.echo(f"{file}: {summary.line()} → source=import-{name}")
+
+
+def _header(file: Path, fmt: str | None) -> list[str]:
+    try:
+        names, _ = read_rows(file, fmt or detect_format(file))
+    except (OSError, ImportFileError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from exc
+    return names
