@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from trybank_assets.file_import import ColumnMapping, import_file
-from trybank_assets.resources.lake import LakeResource
+from trybank_assets.lake_layout import LakeLayout
 
 RESULT = Path(__file__).parent / "results" / "ingest.json"
 MAPPING = ColumnMapping(
@@ -61,7 +61,7 @@ def main() -> None:
         write_csv(source, args.rows)
         times, summary = [], None
         for i in range(args.repeats):
-            lake = LakeResource(root=str(Path(tmp) / f"lake{i}"))
+            lake = LakeLayout(str(Path(tmp) / f"lake{i}"))
             started = time.perf_counter()
             summary = import_file(source, lake, "benchmark", MAPPING)
             times.append(time.perf_counter() - started)

@@ -10,7 +10,7 @@ import yaml
 from tqdm import tqdm
 
 from trybank_assets.file_import import ColumnMapping, ImportFileError, detect_format, import_file, read_rows
-from trybank_assets.resources.lake import LakeResource
+from trybank_assets.lake_layout import LakeLayout
 from trybank_assets.schemas import BRONZE_FIELDS
 from trybank_assets.settings import get_settings
 from trybank_assets.simulator import SimulatorConfig, write_day
@@ -46,7 +46,7 @@ def simulate(
         seed=settings.simulator_seed if seed is None else seed,
         n_customers=settings.simulator_customers if customers is None else customers,
     )
-    lake = LakeResource(root=str(settings.lake_root))
+    lake = LakeLayout(str(settings.lake_root))
     total = 0
     with tqdm(total=days, unit="day", desc="simulating") as bar:
         for i in range(days):
@@ -92,7 +92,7 @@ def ingest(
         columns = {f: f for f in BRONZE_FIELDS}  # a file already in the bronze layout
         columns = {f: c for f, c in columns.items() if f in _header(file, fmt)}
 
-    lake = LakeResource(root=str(get_settings().lake_root))
+    lake = LakeLayout(str(get_settings().lake_root))
     try:
         with tqdm(unit=" rows", desc=f"importing {file.name}", unit_scale=True) as bar:
             summary = import_file(file, lake, name, ColumnMapping(columns, defaults), fmt, progress=bar.update)
@@ -114,3 +114,23 @@ def _header(file: Path, fmt: str | None) -> list[str]:
     except (OSError, ImportFileError) as exc:
         raise typer.BadParameter(str(exc), param_hint="FILE") from exc
     return names
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [default: TRYBANK_API_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: TRYBANK_API_PORT].")] = None,
+) -> None:
+    """Run the scoring API (one uvicorn worker, uvloop + httptools)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "trybank_serving.app:app",
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+    )

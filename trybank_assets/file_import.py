@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
-from trybank_assets.resources.lake import LakeResource
+from trybank_assets.lake_layout import LakePaths
 from trybank_assets.schemas import (
     BRONZE_FIELDS,
     CHANNELS,
@@ -301,7 +301,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def import_file(
     path: Path,
-    lake: LakeResource,
+    lake: LakePaths,
     import_name: str,
     mapping: ColumnMapping,
     fmt: str | None = None,

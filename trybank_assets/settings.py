@@ -9,7 +9,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +33,18 @@ class TrybankSettings(BaseSettings):
     )
     simulator_seed: int = 42
     simulator_customers: int = Field(default=3000, ge=10)
+
+    api_key: SecretStr | None = Field(
+        default=None, description="When set, write and admin endpoints require it in the X-API-Key header."
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    api_max_batch: int = Field(default=1000, ge=1)
+    api_max_future_seconds: int = Field(default=300, ge=0, description="How far ahead of the clock event_time may be.")
+    model_poll_seconds: float = Field(default=1.0, gt=0, description="How often serving checks models/.../current.")
+    prediction_flush_rows: int = Field(default=1000, ge=1)
+    prediction_flush_seconds: float = Field(default=2.0, gt=0)
 
     @model_validator(mode="after")
     def _remote_or_master(self) -> "TrybankSettings":

@@ -41,10 +41,11 @@ from trybank_assets.features import (
     TERMINAL_WINDOWS,
     derive_features,
 )
+from trybank_assets.lake_layout import day_dir
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
 from trybank_assets.lib.spark_tables import overwrite_days, read_days
 from trybank_assets.partitions import daily_partitions, run_days
-from trybank_assets.resources.lake import LakeResource, day_dir
+from trybank_assets.resources.lake import LakeResource
 
 GOLD_SCHEMA = StructType(
     [

@@ -13,7 +13,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from trybank_assets.resources.lake import day_dir
+from trybank_assets.lake_layout import day_dir
 
 
 def read_days(spark: SparkSession, table: Path, days: Iterable[date], schema: StructType) -> DataFrame:

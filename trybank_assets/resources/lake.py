@@ -1,58 +1,9 @@
-"""Where each dataset lives in the lake. Assets, the CLI and serving ask here, never build paths."""
-
-from datetime import date
-from pathlib import Path
-
 from dagster import ConfigurableResource
 
+from trybank_assets.lake_layout import LakePaths
 
-class LakeResource(ConfigurableResource):
-    """Layout of the lake under ``root`` (``data_lake/`` by default)."""
+
+class LakeResource(LakePaths, ConfigurableResource):
+    """The lake under ``root`` (``data_lake/`` by default) for assets; paths come from ``LakePaths``."""
 
     root: str
-
-    @property
-    def path(self) -> Path:
-        return Path(self.root)
-
-    @property
-    def bronze_transactions(self) -> Path:
-        return self.path / "bronze" / "transactions"
-
-    def bronze_day(self, day: date) -> Path:
-        return day_dir(self.bronze_transactions, day)
-
-    def bronze_source_dir(self, day: date, source: str) -> Path:
-        return self.bronze_day(day) / f"source={source}"
-
-    def simulated_bronze_file(self, day: date) -> Path:
-        """The simulator's one file per day, rewritten whole (and identical) on every run."""
-        return self.bronze_source_dir(day, "simulator") / "part-00000.jsonl"
-
-    @property
-    def silver_transactions(self) -> Path:
-        return self.path / "silver" / "transactions"
-
-    @property
-    def silver_quarantine(self) -> Path:
-        return self.path / "silver" / "quarantine"
-
-    @property
-    def customer_daily_aggregates(self) -> Path:
-        return self.path / "gold" / "customer_daily_aggregates"
-
-    @property
-    def terminal_daily_aggregates(self) -> Path:
-        return self.path / "gold" / "terminal_daily_aggregates"
-
-    @property
-    def transaction_features(self) -> Path:
-        return self.path / "gold" / "transaction_features"
-
-    @property
-    def fraud_model_registry(self) -> Path:
-        return self.path / "models" / "fraud_model"
-
-
-def day_dir(table: Path, day: date) -> Path:
-    return table / f"date={day.isoformat()}"

@@ -1,0 +1,80 @@
+"""The serving-time feature store, built from the daily aggregates."""
+
+from datetime import date, timedelta
+
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster_pyspark import LazyPySparkResource
+from pydantic import Field, field_validator
+
+from trybank_assets.assets.aggregates import CUSTOMER_AGGREGATES_SCHEMA, TERMINAL_AGGREGATES_SCHEMA
+from trybank_assets.features import TERMINAL_LOOKBACK_DAYS
+from trybank_assets.lib.spark_tables import read_days
+from trybank_assets.online_store import write_store
+from trybank_assets.resources.lake import LakeResource
+
+
+class OnlineStoreConfig(Config):
+    as_of: str | None = Field(
+        None, description="Last day (YYYY-MM-DD) in the store; default: the latest aggregated day."
+    )
+
+    @field_validator("as_of")
+    @classmethod
+    def _iso_day(cls, value: str | None) -> str | None:
+        if value is not None:
+            date.fromisoformat(value)
+        return value
+
+
+def latest_day(lake: LakeResource) -> date:
+    days = sorted(p.name.removeprefix("date=") for p in lake.customer_daily_aggregates.glob("date=*") if p.is_dir())
+    if not days:
+        raise ValueError(f"no customer_daily_aggregates partitions under {lake.customer_daily_aggregates}")
+    return date.fromisoformat(days[-1])
+
+
+@asset(
+    deps=["customer_daily_aggregates", "terminal_daily_aggregates"],
+    group_name="online",
+    kinds={"spark", "sqlite"},
+    description=(
+        f"Online feature store: the last {TERMINAL_LOOKBACK_DAYS} days of customer and terminal daily aggregates "
+        "up to the latest materialized day, one SQLite file under online/ swapped in atomically. Serving "
+        "adds the day's stream of transactions on top to compute features exactly as gold does."
+    ),
+)
+def online_customer_state(
+    context: AssetExecutionContext, config: OnlineStoreConfig, spark: LazyPySparkResource, lake: LakeResource
+) -> MaterializeResult:
+    session = spark.spark_session
+    as_of = date.fromisoformat(config.as_of) if config.as_of else latest_day(lake)
+    days = [as_of - timedelta(days=i) for i in range(TERMINAL_LOOKBACK_DAYS)]
+    customers = read_days(session, lake.customer_daily_aggregates, days, CUSTOMER_AGGREGATES_SCHEMA).collect()
+    terminals = read_days(session, lake.terminal_daily_aggregates, days, TERMINAL_AGGREGATES_SCHEMA).collect()
+    n_customers, n_terminals = write_store(
+        lake.online_store,
+        as_of,
+        (
+            (
+                r["customer_id"],
+                r["date"].toordinal(),
+                r["txn_count"],
+                r["amount_cents_sum"],
+                r["amount_cents_sq_sum"],
+                r["international_count"],
+                r["last_event_us"],
+            )
+            for r in customers
+        ),
+        ((r["terminal_id"], r["date"].toordinal(), r["txn_count"], r["fraud_count"]) for r in terminals),
+    )
+    context.log.info(f"online store as of {as_of}: {n_customers} customer-days, {n_terminals} terminal-days")
+    return MaterializeResult(
+        metadata={
+            "as_of": as_of.isoformat(),
+            "customer_days": n_customers,
+            "terminal_days": n_terminals,
+            "dagster/row_count": n_customers + n_terminals,
+            "path": MetadataValue.path(str(lake.online_store)),
+        }
+    )

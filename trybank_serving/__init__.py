@@ -1,0 +1,1 @@
+"""Real-time serving: ingest, online features, scoring without Spark, prediction log."""

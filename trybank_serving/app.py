@@ -1,0 +1,42 @@
+"""Builds the FastAPI app: `uvicorn trybank_serving.app:app` or `trybank serve`."""
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from trybank_assets.settings import TrybankSettings, get_settings
+from trybank_serving.metrics import MetricsMiddleware
+from trybank_serving.routes import ingest, ops, predict
+from trybank_serving.state import ServingState
+
+
+def create_app(settings: TrybankSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state = ServingState(settings)
+        state.start()
+        app.state.serving = state
+        try:
+            yield
+        finally:
+            state.close()  # flushes the prediction log
+
+    app = FastAPI(
+        title="TryBank fraud scoring",
+        description=(
+            "Ingest card transactions and score them in real time with the promoted fraud model. "
+            "Write and scoring endpoints need the `X-API-Key` header when `TRYBANK_API_KEY` is set."
+        ),
+        version="1",
+        lifespan=lifespan,
+    )
+    app.include_router(ingest.router)
+    app.include_router(predict.router)
+    app.include_router(ops.router)
+    app.add_middleware(MetricsMiddleware)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,143 @@
+"""A transaction's features at request time: the online store's daily aggregates plus the stream.
+
+Gold computes each feature from whole previous days (daily aggregates) plus the same day's
+earlier events. Here the days up to the store's ``as_of`` come from the store and later events
+from the stream this process ingested, then ``features.derive_features`` applies the very same
+formulas with Python numbers.
+"""
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+
+from trybank_assets.features import (
+    CUSTOMER_WINDOWS,
+    LABEL_DELAY_DAYS,
+    LOOKBACK_DAYS,
+    MICROS_PER_DAY,
+    TERMINAL_WINDOWS,
+    PythonFeatureOps,
+    derive_features,
+    is_international,
+)
+from trybank_assets.online_store import OnlineSnapshot
+
+_OPS = PythonFeatureOps()
+
+
+@dataclass(frozen=True)
+class Event:
+    customer_id: str
+    terminal_id: str
+    event_us: int
+    amount_cents: int
+    international: int
+
+    @property
+    def day(self) -> int:
+        """UTC day as a date ordinal (0001-01-01 is 1; the epoch is 719163)."""
+        return self.event_us // MICROS_PER_DAY + 719_163
+
+
+def event_of(tx) -> Event:
+    return Event(
+        customer_id=tx.customer_id,
+        terminal_id=tx.terminal_id,
+        event_us=tx.event_us,
+        amount_cents=tx.amount_cents,
+        international=is_international(tx.merchant_country, tx.customer_country),
+    )
+
+
+class IntradayStream:
+    """Events ingested after the store's ``as_of`` day, per customer and per terminal day."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._customers: dict[str, list[Event]] = defaultdict(list)
+        self._terminals: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+
+    def add(self, event: Event, as_of_day: int) -> None:
+        if event.day <= as_of_day:
+            return  # already inside the store's daily aggregates
+        with self._lock:
+            self._customers[event.customer_id].append(event)
+            self._terminals[event.terminal_id][event.day] += 1
+
+    def customer_events(self, customer_id: str) -> list[Event]:
+        return list(self._customers.get(customer_id, ()))
+
+    def terminal_counts(self, terminal_id: str) -> dict[int, int]:
+        return dict(self._terminals.get(terminal_id, {}))
+
+    def drop_through(self, as_of_day: int) -> None:
+        """Forget days a newer store now covers."""
+        with self._lock:
+            for key in list(self._customers):
+                kept = [e for e in self._customers[key] if e.day > as_of_day]
+                if kept:
+                    self._customers[key] = kept
+                else:
+                    del self._customers[key]
+            for key in list(self._terminals):
+                days = {d: n for d, n in self._terminals[key].items() if d > as_of_day}
+                if days:
+                    self._terminals[key] = defaultdict(int, days)
+                else:
+                    del self._terminals[key]
+
+
+def raw_inputs(event: Event, snapshot: OnlineSnapshot, stream: IntradayStream) -> dict:
+    """The exact raw inputs of ``features.derive_features`` for ``event``."""
+    day, now = event.day, event.event_us
+    as_of = snapshot.as_of.toordinal()
+    raw = {"amount_cents": event.amount_cents, "event_us": now}
+    counts = dict.fromkeys(CUSTOMER_WINDOWS, 0)
+    cents = dict.fromkeys(CUSTOMER_WINDOWS, 0)
+    sq = international = 0
+    previous = None
+    for d, n, c, q, i, last in snapshot.customers.get(event.customer_id, ()):
+        back = day - d
+        if 1 <= back <= LOOKBACK_DAYS and d <= as_of:
+            for w in CUSTOMER_WINDOWS:
+                if back <= w:
+                    counts[w] += n
+                    cents[w] += c
+            sq += q
+            international += i
+            previous = last if previous is None else max(previous, last)
+    for e in stream.customer_events(event.customer_id):
+        back = day - e.day
+        if e.event_us < now and 0 <= back <= LOOKBACK_DAYS:
+            for w in CUSTOMER_WINDOWS:
+                if back <= w:
+                    counts[w] += 1
+                    cents[w] += e.amount_cents
+            sq += e.amount_cents * e.amount_cents
+            international += e.international
+            previous = e.event_us if previous is None else max(previous, e.event_us)
+    for w in CUSTOMER_WINDOWS:
+        raw[f"customer_count_{w}"] = counts[w]
+        raw[f"customer_cents_{w}"] = cents[w]
+    raw["customer_cents_sq_30"] = sq
+    raw["customer_international_30"] = international
+    raw["customer_previous_us"] = previous
+
+    terminal_counts = dict.fromkeys(TERMINAL_WINDOWS, 0)
+    terminal_frauds = dict.fromkeys(TERMINAL_WINDOWS, 0)
+    days = [(d, n, f) for d, n, f in snapshot.terminals.get(event.terminal_id, ()) if d <= as_of]
+    days += [(d, n, 0) for d, n in stream.terminal_counts(event.terminal_id).items()]
+    for d, n, f in days:
+        back = day - d
+        for w in TERMINAL_WINDOWS:
+            if LABEL_DELAY_DAYS < back <= LABEL_DELAY_DAYS + w:
+                terminal_counts[w] += n
+                terminal_frauds[w] += f
+    for w in TERMINAL_WINDOWS:
+        raw[f"terminal_count_{w}"] = terminal_counts[w]
+        raw[f"terminal_fraud_{w}"] = terminal_frauds[w]
+    return raw
+
+
+def online_features(event: Event, snapshot: OnlineSnapshot, stream: IntradayStream) -> dict[str, float]:
+    return derive_features(raw_inputs(event, snapshot, stream), _OPS)

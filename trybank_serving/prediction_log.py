@@ -1,0 +1,64 @@
+"""Every prediction, appended to ``predictions/date=D/`` in batches.
+
+Rows are buffered and flushed when the buffer is full, every few seconds, and on shutdown;
+each flush writes a new file under a temporary name and renames it, so readers never see half
+a batch.
+"""
+
+import json
+import os
+import threading
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+
+class PredictionLog:
+    def __init__(self, root: Path, flush_rows: int, flush_seconds: float) -> None:
+        self.root = root
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self._rows: list[dict] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def append(self, row: dict) -> None:
+        with self._lock:
+            self._rows.append(row)
+            full = len(self._rows) >= self.flush_rows
+        if full:
+            self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            self.flush()
+
+    def flush(self) -> int:
+        with self._flush_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            by_day: dict[str, list[dict]] = defaultdict(list)
+            for row in rows:
+                by_day[row["event_time"][:10]].append(row)
+            for day, day_rows in by_day.items():
+                folder = self.root / f"date={day}"
+                folder.mkdir(parents=True, exist_ok=True)
+                name = f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
+                tmp = folder / f".{name}.tmp"
+                with open(tmp, "wb") as fh:
+                    fh.write(b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in day_rows))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, folder / name)
+            return len(rows)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.flush()

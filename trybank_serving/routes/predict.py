@@ -1,0 +1,65 @@
+"""POST /predict: features from the online store and the stream, scored without Spark."""
+
+from datetime import UTC, datetime
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+
+from trybank_assets.features import FEATURE_NAMES
+from trybank_serving.deps import get_state, parse_body, raw_body, require_api_key
+from trybank_serving.metrics import DECISIONS, SCORES
+from trybank_serving.online_features import event_of, online_features
+from trybank_serving.schemas import PredictResponse, TransactionIn
+from trybank_serving.state import ServingState
+
+router = APIRouter(tags=["predict"], dependencies=[Depends(require_api_key)])
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/TransactionIn"},
+                    "example": TransactionIn.model_config["json_schema_extra"]["examples"][0],
+                }
+            },
+        }
+    },
+    responses={503: {"description": "No promoted model or no online store yet"}},
+)
+async def predict(request: Request, state: ServingState = Depends(get_state)) -> Response:
+    """Score a transaction: fraud probability, decision at the model's threshold, model version and
+    the three features that pushed the score up most. Logged to `predictions/`."""
+    tx = parse_body(TransactionIn, await raw_body(request))
+    model, snapshot = state.models.current, state.snapshot
+    if model is None or snapshot is None:
+        missing = "a promoted model" if model is None else "the online store"
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"not ready: {missing} is not loaded")
+
+    features = online_features(event_of(tx), snapshot, state.stream)
+    probability = model.scorer.probability([features[name] for name in FEATURE_NAMES])
+    decision = "decline" if probability >= model.threshold else "approve"
+    answer = {
+        "transaction_id": str(tx.transaction_id),
+        "fraud_probability": probability,
+        "decision": decision,
+        "threshold": model.threshold,
+        "model_version": model.version,
+        "reasons": model.reasons(features),
+    }
+    state.predictions.append(
+        {
+            **answer,
+            "event_time": tx.event_time.isoformat().replace("+00:00", "Z"),
+            "request": tx.model_dump(mode="json"),
+            "features": features,
+            "predicted_at": datetime.now(UTC).isoformat(),
+        }
+    )
+    SCORES.observe(probability)
+    DECISIONS.labels(decision, model.version).inc()
+    return Response(orjson.dumps(answer), media_type="application/json")
