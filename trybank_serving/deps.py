@@ -41,5 +41,8 @@ def parse_body(model: type[M], body: bytes) -> M:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]
+        errors = [
+            {**e, "loc": ("body", *e["loc"])}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
         raise RequestValidationError(errors) from None

@@ -6,11 +6,10 @@ import threading
 from datetime import date
 
 import pytest
-from dagster import DagsterInstance, RunConfig, materialize
+from dagster import RunConfig, materialize
 
 from trybank_assets.assets.gold import GOLD_SCHEMA
-from trybank_assets.assets.model import FraudModelConfig, PromotionConfig, promotion_reasons
-from trybank_assets.definitions import defs
+from trybank_assets.assets.model import PromotionConfig, promotion_reasons
 from trybank_assets.features import FEATURE_NAMES
 from trybank_assets.lib.spark_tables import read_days
 from trybank_assets.model import registry
@@ -23,22 +22,13 @@ from trybank_assets.model.training import (
     labelled,
     probabilities,
 )
-from trybank_assets.resources import build_resources
-from trybank_assets.resources.lake import LakeResource
-from trybank_tests.conftest import small_bank_settings
-
-FIRST, LAST = "2026-03-01", "2026-03-16"
-SMALL_TRAINING = FraudModelConfig(
-    train_days=6, delay_days=2, test_days=3, validation_days=2, gbt_max_iter=5, card_precision_k=10
-)
-PIPELINE = [a for a in defs.assets if a.key.path[0] not in ("fraud_model", "deployed_fraud_model")]
-MODEL = [a for a in defs.assets if a.key.path[0] in ("fraud_model", "deployed_fraud_model")]
+from trybank_tests.conftest import MODEL_ASSETS, SMALL_TRAINING
 
 
 def _train(bank, promotion: PromotionConfig):
     # A failed blocking check fails the run; the tests read the check result instead.
     return materialize(
-        MODEL,
+        MODEL_ASSETS,
         resources=bank["resources"],
         instance=bank["instance"],
         run_config=RunConfig(ops={"fraud_model": SMALL_TRAINING, "deployed_fraud_model": promotion}),
@@ -46,21 +36,9 @@ def _train(bank, promotion: PromotionConfig):
     )
 
 
-@pytest.fixture(scope="module")
-def bank(spark, tmp_path_factory):
-    """16 simulated days through gold, then one trained and promoted model."""
-    settings = small_bank_settings(tmp_path_factory.mktemp("bank") / "data_lake")
-    settings = settings.model_copy(update={"simulator_customers": 300})
-    resources = build_resources(settings)
-    with DagsterInstance.ephemeral() as instance:
-        tags = {"dagster/asset_partition_range_start": FIRST, "dagster/asset_partition_range_end": LAST}
-        assert materialize(PIPELINE, resources=resources, tags=tags, instance=instance).success
-        bank = {"resources": resources, "instance": instance, "lake": LakeResource(root=str(settings.lake_root))}
-        # 300 customers give a few dozen frauds: metrics are noisy, so the first gate has no floor
-        # (the floor itself is tested below with one no model can reach).
-        bank["first_run"] = _train(bank, PromotionConfig(min_roc_auc=0.0))
-        assert bank["first_run"].success
-        yield bank
+@pytest.fixture
+def bank(trained_bank):
+    return trained_bank
 
 
 def _version(result) -> str:

@@ -1,0 +1,90 @@
+import shutil
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from trybank_assets.settings import TrybankSettings
+from trybank_serving.app import create_app
+
+API_KEY = "test-key-123"
+HEADERS = {"X-API-Key": API_KEY}
+
+
+def serving_settings(lake_root: Path, **overrides) -> TrybankSettings:
+    return TrybankSettings(lake_root=lake_root, api_key=API_KEY, model_poll_seconds=0.05, **overrides)
+
+
+@pytest.fixture
+def serving_lake(trained_bank, tmp_path) -> Path:
+    """A fresh lake holding a copy of the bank's model registry and online store (as of 2026-03-15)."""
+    source = Path(trained_bank["settings"].lake_root)
+    lake = tmp_path / "serving_lake"
+    for part in ("models", "online"):
+        shutil.copytree(source / part, lake / part, symlinks=True)
+    return lake
+
+
+@pytest.fixture
+def client(serving_lake):
+    with TestClient(create_app(serving_settings(serving_lake)), headers=HEADERS) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def empty_client(tmp_path):
+    """An app on an empty lake: no model, no online store; ingest still works."""
+    with TestClient(create_app(serving_settings(tmp_path / "lake")), headers=HEADERS) as test_client:
+        yield test_client
+
+
+def transaction(**overrides) -> dict:
+    tx = {
+        "transaction_id": str(uuid.uuid4()),
+        "event_time": "2026-03-16T10:00:00.000Z",
+        "customer_id": "C0000001",
+        "terminal_id": "T0000001",
+        "amount": 42.5,
+        "currency": "EUR",
+        "merchant_country": "NL",
+        "customer_country": "NL",
+        "channel": "pos",
+        "merchant_category": "grocery",
+    }
+    return tx | overrides
+
+
+class LiveServer:
+    """The real app under uvicorn on 127.0.0.1, in a thread of the test process."""
+
+    def __init__(self, settings: TrybankSettings) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError("uvicorn did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)

@@ -1,0 +1,115 @@
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from trybank_tests.serving_tests.conftest import transaction
+
+
+def _bronze_lines(lake_root) -> list[dict]:
+    return [
+        json.loads(line)
+        for f in sorted(lake_root.glob("bronze/transactions/date=*/source=api/*.jsonl"))
+        for line in f.read_text().splitlines()
+    ]
+
+
+BAD_INPUTS = [
+    ("missing field", {"customer_id": None}, "customer_id"),
+    ("wrong type", {"amount": "a lot"}, "amount"),
+    ("negative amount", {"amount": -5}, "amount"),
+    ("zero amount", {"amount": 0}, "amount"),
+    ("absurd amount", {"amount": 5e12}, "amount"),
+    ("fractions of cents", {"amount": 1.005}, "amount"),
+    ("no zone", {"event_time": "2026-03-16T10:00:00"}, "event_time"),
+    ("far future", {"event_time": (datetime.now(UTC) + timedelta(days=2)).isoformat()}, "event_time"),
+    ("not a uuid", {"transaction_id": "abc"}, "transaction_id"),
+    ("unknown channel", {"channel": "telepathy"}, "channel"),
+    ("bad country", {"merchant_country": "Netherlands"}, "merchant_country"),
+    ("unknown field", {"is_fraud": True}, "is_fraud"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "field"), BAD_INPUTS, ids=[c for c, _, _ in BAD_INPUTS])
+def test_bad_input_is_422_naming_the_field(empty_client, case, change, field):
+    body = {k: v for k, v in transaction(**change).items() if v is not None}
+    response = empty_client.post("/transactions", json=body)
+    assert response.status_code == 422, response.text
+    assert any(e["loc"][:2] == ["body", field] for e in response.json()["detail"]), response.json()
+
+
+def test_nan_amount_and_broken_json_are_422(empty_client):
+    raw = json.dumps(transaction()).replace("42.5", "NaN")
+    response = empty_client.post("/transactions", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    broken = empty_client.post(
+        "/transactions", content=b'{"transaction_id": ', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 422
+
+
+def test_oversized_body_and_batch(empty_client):
+    big = {"transactions": [transaction() for _ in range(5000)]}  # about 1.6 MB
+    assert empty_client.post("/transactions", json=big).status_code == 413
+    settings = empty_client.app.state.serving.settings
+    too_many = {"transactions": [transaction() for _ in range(settings.api_max_batch + 1)]}
+    response = empty_client.post("/transactions", json=too_many)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "transactions"]
+
+
+def test_rejected_requests_write_nothing(empty_client, tmp_path):
+    empty_client.post("/transactions", json=transaction(amount=-1))
+    assert _bronze_lines(tmp_path / "lake") == []
+
+
+def test_accepted_transactions_are_durable_and_retries_are_idempotent(empty_client, tmp_path):
+    tx = transaction()
+    first = empty_client.post("/transactions", json=tx)
+    assert first.status_code == 201
+    retry = empty_client.post("/transactions", json=tx)
+    assert retry.status_code == 200 and retry.headers["Idempotent-Replay"] == "true"
+    assert retry.json() == first.json()
+    lines = _bronze_lines(tmp_path / "lake")
+    assert [r["transaction_id"] for r in lines] == [tx["transaction_id"]]
+    assert lines[0]["is_fraud"] is None and lines[0]["event_time"] == "2026-03-16T10:00:00.000000Z"
+
+    conflict = empty_client.post("/transactions", json={**tx, "amount": 99.99})
+    assert conflict.status_code == 409
+    assert len(_bronze_lines(tmp_path / "lake")) == 1
+
+
+def test_batch_with_a_replayed_transaction(empty_client, tmp_path):
+    old = transaction()
+    empty_client.post("/transactions", json=old)
+    batch = {"transactions": [old, transaction(), transaction(event_time="2026-03-17T01:00:00+01:00")]}
+    response = empty_client.post("/transactions", json=batch)
+    assert response.status_code == 201
+    assert [r["bronze_day"] for r in response.json()["results"]] == ["2026-03-16", "2026-03-16", "2026-03-17"]
+    assert len(_bronze_lines(tmp_path / "lake")) == 3
+
+
+def test_idempotency_survives_a_restart(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from trybank_serving.app import create_app
+    from trybank_tests.serving_tests.conftest import HEADERS, serving_settings
+
+    today = datetime.now(UTC).replace(microsecond=0).isoformat()
+    tx = transaction(event_time=today)
+    settings = serving_settings(tmp_path / "lake")
+    with TestClient(create_app(settings), headers=HEADERS) as first:
+        answer = first.post("/transactions", json=tx).json()
+    with TestClient(create_app(settings), headers=HEADERS) as second:
+        retry = second.post("/transactions", json=tx)
+    assert retry.status_code == 200 and retry.json() == answer
+    assert len(_bronze_lines(tmp_path / "lake")) == 1
+
+
+def test_api_key_is_enforced(empty_client):
+    tx = transaction()
+    assert empty_client.post("/transactions", json=tx, headers={"X-API-Key": "wrong"}).status_code == 401
+    assert empty_client.post("/predict", json=tx, headers={"X-API-Key": ""}).status_code == 401
+    assert empty_client.get("/model", headers={"X-API-Key": "nope"}).status_code == 401
+    assert empty_client.get("/health", headers={"X-API-Key": ""}).status_code == 200
+    assert empty_client.post("/transactions", json=tx).status_code == 201
