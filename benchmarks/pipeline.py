@@ -21,6 +21,7 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 from dagster import DagsterEventType, DagsterInstance, materialize
 
 from trybank_assets.definitions import defs
+from trybank_assets.jobs import LAKEHOUSE_GROUPS
 from trybank_assets.resources import build_resources
 from trybank_assets.settings import TrybankSettings
 
@@ -36,7 +37,7 @@ def run_once(first: date, last: date, customers: int) -> tuple[float, dict[str, 
         }
         started = time.perf_counter()
         result = materialize(
-            [a for a in defs.assets if a.partitions_def is not None],
+            [a for a in defs.assets if a.group_names_by_key[a.key] in LAKEHOUSE_GROUPS],
             resources=build_resources(settings),
             tags=tags,
             instance=instance,

@@ -6,6 +6,7 @@ from trybank_assets.assets.aggregates import customer_daily_aggregates, terminal
 from trybank_assets.assets.bronze import bronze_transactions
 from trybank_assets.assets.gold import gold_transaction_features
 from trybank_assets.assets.model import deployed_fraud_model, fraud_model
+from trybank_assets.assets.monitoring import prediction_log
 from trybank_assets.assets.online import online_customer_state
 from trybank_assets.assets.silver import silver_transactions
 from trybank_assets.jobs import daily_lakehouse_job, daily_lakehouse_schedule
@@ -22,6 +23,7 @@ defs = Definitions(
         fraud_model,
         deployed_fraud_model,
         online_customer_state,
+        prediction_log,
     ],
     resources=build_resources(get_settings()),
     jobs=[daily_lakehouse_job],

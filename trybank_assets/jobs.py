@@ -5,9 +5,11 @@ from dagster import (
     define_asset_job,
 )
 
+LAKEHOUSE_GROUPS = ("bronze", "silver", "gold")
+
 daily_lakehouse_job = define_asset_job(
     "daily_lakehouse_job",
-    selection=AssetSelection.groups("bronze", "silver", "gold"),
+    selection=AssetSelection.groups(*LAKEHOUSE_GROUPS),
     description="Bronze → silver → daily aggregates → gold features for one UTC day (or a range, in one run).",
 )
 

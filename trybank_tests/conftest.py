@@ -1,6 +1,7 @@
 """One local SparkSession for the whole suite; Dagster runs in tests reuse it (getOrCreate)."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from pyspark.sql import SparkSession
 from trybank_assets.assets.model import FraudModelConfig, PromotionConfig
 from trybank_assets.assets.online import OnlineStoreConfig
 from trybank_assets.definitions import defs
+from trybank_assets.jobs import LAKEHOUSE_GROUPS
 from trybank_assets.resources import build_resources
 from trybank_assets.resources.lake import LakeResource
 from trybank_assets.resources.spark import spark_conf
@@ -58,7 +60,7 @@ def instance() -> DagsterInstance:
 
 BANK_FIRST, BANK_LAST = "2026-03-01", "2026-03-16"
 MODEL_NAMES = ("fraud_model", "deployed_fraud_model")
-DAILY_ASSETS = [a for a in defs.assets if a.partitions_def is not None]
+DAILY_ASSETS = [a for a in defs.assets if a.group_names_by_key[a.key] in LAKEHOUSE_GROUPS]
 MODEL_ASSETS = [a for a in defs.assets if a.key.path[0] in MODEL_NAMES]
 ONLINE_ASSETS = [a for a in defs.assets if a.key.path[0] == "online_customer_state"]
 SMALL_TRAINING = FraudModelConfig(
@@ -100,3 +102,13 @@ def trained_bank(spark, tmp_path_factory) -> dict:
             "lake": LakeResource(root=str(settings.lake_root)),
             "first_run": first_run,
         }
+
+
+@pytest.fixture
+def serving_lake(trained_bank, tmp_path) -> Path:
+    """A fresh lake holding a copy of the bank's model registry and online store (as of 2026-03-15)."""
+    source = Path(trained_bank["settings"].lake_root)
+    lake = tmp_path / "serving_lake"
+    for part in ("models", "online"):
+        shutil.copytree(source / part, lake / part, symlinks=True)
+    return lake

@@ -1,5 +1,6 @@
 """What an asset shows in the Dagster UI: its column schema and a preview of rows."""
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,8 @@ def _cell(value):
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)[:200]
     return value
 
 

@@ -1,4 +1,3 @@
-import shutil
 import socket
 import threading
 import time
@@ -19,16 +18,6 @@ HEADERS = {"X-API-Key": API_KEY}
 
 def serving_settings(lake_root: Path, **overrides) -> TrybankSettings:
     return TrybankSettings(lake_root=lake_root, api_key=API_KEY, model_poll_seconds=0.05, **overrides)
-
-
-@pytest.fixture
-def serving_lake(trained_bank, tmp_path) -> Path:
-    """A fresh lake holding a copy of the bank's model registry and online store (as of 2026-03-15)."""
-    source = Path(trained_bank["settings"].lake_root)
-    lake = tmp_path / "serving_lake"
-    for part in ("models", "online"):
-        shutil.copytree(source / part, lake / part, symlinks=True)
-    return lake
 
 
 @pytest.fixture
