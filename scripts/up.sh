@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Command 1: install, simulate the default window, materialize the daily assets in one run, train
-# and promote the fraud model, then serve the Dagster UI on 127.0.0.1:3000.
+# and promote the fraud model, build the online store, then serve the scoring API on
+# 127.0.0.1:8000 and the Dagster UI on 127.0.0.1:3000.
 source "$(dirname "$0")/bootstrap.sh" ""
 
 days=${TRYBANK_DEMO_DAYS:-60}
@@ -18,14 +19,44 @@ fi
 grep -E "silver .*bronze_rows" "${log}" | sed -E 's/.* - (silver .*)/    \1/' || true
 
 model_log="${DAGSTER_HOME}/fraud_model.log"
-echo "==> training, evaluating and promoting fraud_model (log: ${model_log})"
-if dagster asset materialize -m trybank_assets.definitions --select fraud_model,deployed_fraud_model \
-     > "${model_log}" 2>&1; then
+echo "==> training, evaluating and promoting fraud_model; building the online store (log: ${model_log})"
+if dagster asset materialize -m trybank_assets.definitions \
+     --select fraud_model,deployed_fraud_model,online_customer_state > "${model_log}" 2>&1; then
   grep -E "fraud_model 2|promoted" "${model_log}" | sed -E 's/.* - (fraud_model 2.*|promoted.*)/    \1/' || true
 else
   echo "warning: the model run failed or its promotion gate refused it; see ${model_log} and the UI" >&2
 fi
 grep -hE "ASSET_CHECK_EVALUATION" "${log}" "${model_log}" | sed -E 's/.* - (Asset check .*)/    \1/' | sort -u || true
 
-echo "==> Dagster UI: http://127.0.0.1:3000  (Ctrl-C stops it)"
-exec python scripts/exec_with_default_signals.py dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+if [ -z "${TRYBANK_API_KEY:-}" ]; then
+  [ -s "${DAGSTER_HOME}/api_key" ] || python -c 'import secrets; print(secrets.token_urlsafe(24))' > "${DAGSTER_HOME}/api_key"
+  TRYBANK_API_KEY=$(cat "${DAGSTER_HOME}/api_key")
+  export TRYBANK_API_KEY
+fi
+api_log="${DAGSTER_HOME}/api.log"
+python scripts/exec_with_default_signals.py trybank serve > "${api_log}" 2>&1 &
+api_pid=$!
+trap 'kill ${api_pid} 2>/dev/null || true' EXIT
+python - "${api_log}" <<'PY'
+import sys, time, urllib.request
+for _ in range(100):
+    try:
+        print("==> scoring API ready:", urllib.request.urlopen("http://127.0.0.1:8000/ready").read().decode())
+        break
+    except OSError:
+        time.sleep(0.2)
+else:
+    print(f"warning: the scoring API is not ready; see {sys.argv[1]}", file=sys.stderr)
+PY
+
+tx_id=$(python -c 'import uuid; print(uuid.uuid4())')
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+cat <<TXT
+==> Scoring API: http://127.0.0.1:8000/docs  (API key ${TRYBANK_API_KEY}; log ${api_log})
+    Score a transaction:
+
+curl -s http://127.0.0.1:8000/predict -H "X-API-Key: ${TRYBANK_API_KEY}" -H 'Content-Type: application/json' -d '{"transaction_id": "${tx_id}", "event_time": "${now}", "customer_id": "C0000042", "terminal_id": "T0000042", "amount": 1899.00, "currency": "EUR", "merchant_country": "US", "customer_country": "NL", "channel": "ecommerce", "merchant_category": "electronics"}'
+
+==> Dagster UI: http://127.0.0.1:3000  (Ctrl-C stops both)
+TXT
+python scripts/exec_with_default_signals.py dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

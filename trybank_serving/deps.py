@@ -12,11 +12,15 @@ from trybank_serving.state import ServingState
 M = TypeVar("M", bound=BaseModel)
 
 
-def get_state(request: Request) -> ServingState:
+# Dependencies are async on purpose: FastAPI runs a sync dependency in a worker thread, a hop
+# that costs more than all of /predict's own work.
+
+
+async def get_state(request: Request) -> ServingState:
     return request.app.state.serving
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
     expected = request.app.state.serving.settings.api_key
     if expected is None:
         return

@@ -25,14 +25,20 @@ class LoadedModel:
     metrics: dict
     loaded_at: str
 
-    def reasons(self, features: dict[str, float], top: int = 3) -> list[dict]:
-        values = [features[name] for name in FEATURE_NAMES]
-        contributions = self.scorer.contributions(values)
-        ranked = sorted(contributions.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
-        return [
-            {"feature": name, "value": features[name], "contribution": c, "description": _DESCRIPTIONS[name]}
-            for name, c in ranked
+    def score(self, features: dict[str, float], top: int = 3) -> tuple[float, list[dict]]:
+        """Probability, and the ``top`` features that pushed it up most, in words."""
+        probability, contributions = self.scorer.explain([features[name] for name in FEATURE_NAMES])
+        ranked = sorted(range(len(FEATURE_NAMES)), key=lambda i: (-contributions[i], i))[:top]
+        reasons = [
+            {
+                "feature": FEATURE_NAMES[i],
+                "value": features[FEATURE_NAMES[i]],
+                "contribution": contributions[i],
+                "description": _DESCRIPTIONS[FEATURE_NAMES[i]],
+            }
+            for i in ranked
         ]
+        return probability, reasons
 
 
 def load_version(registry: Path, version: str) -> LoadedModel:

@@ -71,7 +71,7 @@ class IntradayStream:
         return dict(self._terminals.get(terminal_id, {}))
 
     def drop_through(self, as_of_day: int) -> None:
-        """Forget days a newer store now covers."""
+        """Forget days a newer store now covers (readers skip them anyway; this frees memory)."""
         with self._lock:
             for key in list(self._customers):
                 kept = [e for e in self._customers[key] if e.day > as_of_day]
@@ -87,57 +87,97 @@ class IntradayStream:
                     del self._terminals[key]
 
 
-def raw_inputs(event: Event, snapshot: OnlineSnapshot, stream: IntradayStream) -> dict:
-    """The exact raw inputs of ``features.derive_features`` for ``event``."""
-    day, now = event.day, event.event_us
-    as_of = snapshot.as_of.toordinal()
-    raw = {"amount_cents": event.amount_cents, "event_us": now}
-    counts = dict.fromkeys(CUSTOMER_WINDOWS, 0)
-    cents = dict.fromkeys(CUSTOMER_WINDOWS, 0)
-    sq = international = 0
-    previous = None
-    for d, n, c, q, i, last in snapshot.customers.get(event.customer_id, ()):
-        back = day - d
-        if 1 <= back <= LOOKBACK_DAYS and d <= as_of:
-            for w in CUSTOMER_WINDOWS:
-                if back <= w:
-                    counts[w] += n
-                    cents[w] += c
-            sq += q
-            international += i
-            previous = last if previous is None else max(previous, last)
-    for e in stream.customer_events(event.customer_id):
-        back = day - e.day
-        if e.event_us < now and 0 <= back <= LOOKBACK_DAYS:
-            for w in CUSTOMER_WINDOWS:
-                if back <= w:
-                    counts[w] += 1
-                    cents[w] += e.amount_cents
-            sq += e.amount_cents * e.amount_cents
-            international += e.international
-            previous = e.event_us if previous is None else max(previous, e.event_us)
-    for w in CUSTOMER_WINDOWS:
-        raw[f"customer_count_{w}"] = counts[w]
-        raw[f"customer_cents_{w}"] = cents[w]
-    raw["customer_cents_sq_30"] = sq
-    raw["customer_international_30"] = international
-    raw["customer_previous_us"] = previous
+class OnlineFeatures:
+    """Features of request-time events over one store snapshot.
 
-    terminal_counts = dict.fromkeys(TERMINAL_WINDOWS, 0)
-    terminal_frauds = dict.fromkeys(TERMINAL_WINDOWS, 0)
-    days = [(d, n, f) for d, n, f in snapshot.terminals.get(event.terminal_id, ()) if d <= as_of]
-    days += [(d, n, 0) for d, n in stream.terminal_counts(event.terminal_id).items()]
-    for d, n, f in days:
-        back = day - d
+    The store part of a window depends only on (key, day), so it is summed once per customer or
+    terminal and day and cached with the snapshot; a new snapshot comes with a new, empty cache.
+    """
+
+    _MAX_CACHED = 2_000_000
+
+    def __init__(self, snapshot: OnlineSnapshot) -> None:
+        self.snapshot = snapshot
+        self._as_of = snapshot.as_of.toordinal()
+        self._customers: dict[tuple[str, int], tuple] = {}
+        self._terminals: dict[tuple[str, int], tuple] = {}
+
+    def _customer_prior(self, customer_id: str, day: int) -> tuple:
+        key = (customer_id, day)
+        cached = self._customers.get(key)
+        if cached is None:
+            counts = dict.fromkeys(CUSTOMER_WINDOWS, 0)
+            cents = dict.fromkeys(CUSTOMER_WINDOWS, 0)
+            sq = international = 0
+            previous = None
+            for d, n, c, q, i, last in self.snapshot.customers.get(customer_id, ()):
+                back = day - d
+                if 1 <= back <= LOOKBACK_DAYS and d <= self._as_of:
+                    for w in CUSTOMER_WINDOWS:
+                        if back <= w:
+                            counts[w] += n
+                            cents[w] += c
+                    sq += q
+                    international += i
+                    previous = last if previous is None else max(previous, last)
+            cached = (counts, cents, sq, international, previous)
+            if len(self._customers) > self._MAX_CACHED:
+                self._customers.clear()
+            self._customers[key] = cached
+        return cached
+
+    def _terminal_prior(self, terminal_id: str, day: int) -> tuple:
+        key = (terminal_id, day)
+        cached = self._terminals.get(key)
+        if cached is None:
+            counts = dict.fromkeys(TERMINAL_WINDOWS, 0)
+            frauds = dict.fromkeys(TERMINAL_WINDOWS, 0)
+            for d, n, f in self.snapshot.terminals.get(terminal_id, ()):
+                back = day - d
+                if d <= self._as_of:
+                    for w in TERMINAL_WINDOWS:
+                        if LABEL_DELAY_DAYS < back <= LABEL_DELAY_DAYS + w:
+                            counts[w] += n
+                            frauds[w] += f
+            cached = (counts, frauds)
+            if len(self._terminals) > self._MAX_CACHED:
+                self._terminals.clear()
+            self._terminals[key] = cached
+        return cached
+
+    def raw_inputs(self, event: Event, stream: IntradayStream) -> dict:
+        """The exact raw inputs of ``features.derive_features`` for ``event``."""
+        day, now = event.day, event.event_us
+        prior_counts, prior_cents, sq, international, previous = self._customer_prior(event.customer_id, day)
+        counts, cents = dict(prior_counts), dict(prior_cents)
+        for e in stream.customer_events(event.customer_id):
+            back = day - e.day
+            if e.event_us < now and 0 <= back <= LOOKBACK_DAYS and e.day > self._as_of:
+                for w in CUSTOMER_WINDOWS:
+                    if back <= w:
+                        counts[w] += 1
+                        cents[w] += e.amount_cents
+                sq += e.amount_cents * e.amount_cents
+                international += e.international
+                previous = e.event_us if previous is None else max(previous, e.event_us)
+        raw = {"amount_cents": event.amount_cents, "event_us": now}
+        for w in CUSTOMER_WINDOWS:
+            raw[f"customer_count_{w}"] = counts[w]
+            raw[f"customer_cents_{w}"] = cents[w]
+        raw["customer_cents_sq_30"] = sq
+        raw["customer_international_30"] = international
+        raw["customer_previous_us"] = previous
+
+        prior_terminal_counts, frauds = self._terminal_prior(event.terminal_id, day)
+        terminal_counts = dict(prior_terminal_counts)
+        for d, n in stream.terminal_counts(event.terminal_id).items():
+            for w in TERMINAL_WINDOWS:
+                if d > self._as_of and LABEL_DELAY_DAYS < day - d <= LABEL_DELAY_DAYS + w:
+                    terminal_counts[w] += n
         for w in TERMINAL_WINDOWS:
-            if LABEL_DELAY_DAYS < back <= LABEL_DELAY_DAYS + w:
-                terminal_counts[w] += n
-                terminal_frauds[w] += f
-    for w in TERMINAL_WINDOWS:
-        raw[f"terminal_count_{w}"] = terminal_counts[w]
-        raw[f"terminal_fraud_{w}"] = terminal_frauds[w]
-    return raw
+            raw[f"terminal_count_{w}"] = terminal_counts[w]
+            raw[f"terminal_fraud_{w}"] = frauds[w]
+        return raw
 
-
-def online_features(event: Event, snapshot: OnlineSnapshot, stream: IntradayStream) -> dict[str, float]:
-    return derive_features(raw_inputs(event, snapshot, stream), _OPS)
+    def features(self, event: Event, stream: IntradayStream) -> dict[str, float]:
+        return derive_features(self.raw_inputs(event, stream), _OPS)

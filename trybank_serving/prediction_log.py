@@ -1,16 +1,18 @@
 """Every prediction, appended to ``predictions/date=D/`` in batches.
 
-Rows are buffered and flushed when the buffer is full, every few seconds, and on shutdown;
+Rows are buffered and flushed by a background thread when the buffer is full, every few seconds,
+and on shutdown;
 each flush writes a new file under a temporary name and renames it, so readers never see half
 a batch.
 """
 
-import json
 import os
 import threading
 import uuid
 from collections import defaultdict
 from pathlib import Path
+
+import orjson
 
 
 class PredictionLog:
@@ -22,20 +24,23 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def append(self, row: dict) -> None:
+        """Buffer a row; encoding and writing happen on the flush thread, off the request path."""
         with self._lock:
             self._rows.append(row)
-            full = len(self._rows) >= self.flush_rows
-        if full:
-            self.flush()
+            if len(self._rows) >= self.flush_rows:
+                self._wake.set()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_seconds):
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
             self.flush()
 
     def flush(self) -> int:
@@ -51,7 +56,7 @@ class PredictionLog:
                 name = f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
                 tmp = folder / f".{name}.tmp"
                 with open(tmp, "wb") as fh:
-                    fh.write(b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in day_rows))
+                    fh.write(b"".join(orjson.dumps(r) + b"\n" for r in day_rows))
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, folder / name)
@@ -59,6 +64,7 @@ class PredictionLog:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
         self.flush()

@@ -5,11 +5,11 @@ import threading
 from pathlib import Path
 
 from trybank_assets.lake_layout import LakeLayout
-from trybank_assets.online_store import OnlineSnapshot, load_snapshot
+from trybank_assets.online_store import load_snapshot
 from trybank_assets.settings import TrybankSettings
 from trybank_serving.bronze_appender import BronzeAppender
 from trybank_serving.model_holder import ModelHolder
-from trybank_serving.online_features import IntradayStream
+from trybank_serving.online_features import IntradayStream, OnlineFeatures
 from trybank_serving.prediction_log import PredictionLog
 
 log = logging.getLogger("trybank_serving")
@@ -20,7 +20,7 @@ class ServingState:
         self.settings = settings
         self.lake = LakeLayout(str(settings.lake_root))
         self.models = ModelHolder(self.lake.fraud_model_registry)
-        self.snapshot: OnlineSnapshot | None = None
+        self.online: OnlineFeatures | None = None
         self._store_stamp: tuple[int, int] | None = None
         self.stream = IntradayStream()
         self.bronze = BronzeAppender(self.lake)
@@ -61,7 +61,7 @@ class ServingState:
         if stamp == self._store_stamp:
             return
         snapshot = load_snapshot(path)
-        self.snapshot = snapshot
+        self.online = OnlineFeatures(snapshot)
         self._store_stamp = stamp
         self.stream.drop_through(snapshot.as_of.toordinal())
         log.info("online store as of %s: %d customers", snapshot.as_of, len(snapshot.customers))

@@ -26,47 +26,44 @@ class LogisticScorer:
     def probability(self, x: Sequence[float]) -> float:
         return _sigmoid(self.intercept + sum(w * v for w, v in zip(self.coefficients, x, strict=True)))
 
-    def contributions(self, x: Sequence[float]) -> dict[str, float]:
-        """Each feature's share of the margin (its coefficient times its value)."""
-        return {name: w * v for name, w, v in zip(self.features, self.coefficients, x, strict=True)}
+    def explain(self, x: Sequence[float]) -> tuple[float, list[float]]:
+        """The probability, and each feature's share of the margin (coefficient times value)."""
+        contributions = [w * v for w, v in zip(self.coefficients, x, strict=True)]
+        return self.probability(x), contributions
 
 
-@dataclass(frozen=True)
-class Tree:
-    feature: tuple[int, ...]
-    threshold: tuple[float, ...]
-    left: tuple[int, ...]
-    right: tuple[int, ...]
-    value: tuple[float, ...]
-
-    def predict(self, x: Sequence[float]) -> float:
-        node = 0
-        while self.feature[node] >= 0:
-            node = self.left[node] if x[self.feature[node]] <= self.threshold[node] else self.right[node]
-        return self.value[node]
+# A node is (feature, threshold, left, right, value); a leaf has feature -1.
+Node = tuple[int, float, int, int, float]
 
 
 @dataclass(frozen=True)
 class TreeEnsembleScorer:
     features: tuple[str, ...]
-    trees: tuple[Tree, ...]
+    trees: tuple[tuple[Node, ...], ...]
     weights: tuple[float, ...]
 
     def probability(self, x: Sequence[float]) -> float:
-        margin = sum(w * t.predict(x) for w, t in zip(self.weights, self.trees, strict=True))
+        margin = 0.0
+        for weight, nodes in zip(self.weights, self.trees, strict=True):
+            node = nodes[0]
+            while node[0] >= 0:
+                node = nodes[node[2]] if x[node[0]] <= node[1] else nodes[node[3]]
+            margin += weight * node[4]
         return _sigmoid(2.0 * margin)
 
-    def contributions(self, x: Sequence[float]) -> dict[str, float]:
-        """Per feature, the summed change of node value along each tree's decision path (Saabas)."""
-        out = dict.fromkeys(self.features, 0.0)
-        for weight, tree in zip(self.weights, self.trees, strict=True):
-            node = 0
-            while tree.feature[node] >= 0:
-                f = tree.feature[node]
-                child = tree.left[node] if x[f] <= tree.threshold[node] else tree.right[node]
-                out[self.features[f]] += weight * (tree.value[child] - tree.value[node])
-                node = child
-        return out
+    def explain(self, x: Sequence[float]) -> tuple[float, list[float]]:
+        """The probability, and per feature the weighted change of node value along each decision
+        path (Saabas), in one walk of the trees."""
+        contributions = [0.0] * len(self.features)
+        margin = 0.0
+        for weight, nodes in zip(self.weights, self.trees, strict=True):
+            feature, threshold, left, right, value = nodes[0]
+            while feature >= 0:
+                child = nodes[left] if x[feature] <= threshold else nodes[right]
+                contributions[feature] += weight * (child[4] - value)
+                feature, threshold, left, right, value = child
+            margin += weight * value
+        return _sigmoid(2.0 * margin), contributions
 
 
 Scorer = LogisticScorer | TreeEnsembleScorer
@@ -78,7 +75,8 @@ def scorer_from_dict(spec: dict) -> Scorer:
         return LogisticScorer(features, tuple(spec["coefficients"]), float(spec["intercept"]))
     if spec["kind"] == "gradient_boosted_trees":
         trees = tuple(
-            Tree(*(tuple(t[k]) for k in ("feature", "threshold", "left", "right", "value"))) for t in spec["trees"]
+            tuple(zip(t["feature"], t["threshold"], t["left"], t["right"], t["value"], strict=True))
+            for t in spec["trees"]
         )
         return TreeEnsembleScorer(features, trees, tuple(spec["weights"]))
     raise ValueError(f"unknown scorer kind {spec['kind']!r}")

@@ -77,7 +77,7 @@ async def post_transactions(
         outcomes = await run_in_threadpool(state.bronze.append, [t.bronze_record() for t in transactions])
     except ConflictingTransaction as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    as_of = state.snapshot.as_of.toordinal() if state.snapshot else 0
+    as_of = state.online.snapshot.as_of.toordinal() if state.online else 0
     new = 0
     for tx, (_, replayed) in zip(transactions, outcomes, strict=True):
         if not replayed:

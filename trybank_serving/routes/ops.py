@@ -20,12 +20,12 @@ async def health() -> dict:
 @router.get("/ready", responses={503: {"description": "Model or online store not loaded"}})
 async def ready(state: ServingState = Depends(get_state)) -> dict:
     """A promoted model and the online store are loaded."""
-    model, snapshot = state.models.current, state.snapshot
+    model, online = state.models.current, state.online
     body = {
         "model_version": model.version if model else None,
-        "online_store_as_of": snapshot.as_of.isoformat() if snapshot else None,
+        "online_store_as_of": online.snapshot.as_of.isoformat() if online else None,
     }
-    if model is None or snapshot is None:
+    if model is None or online is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"ready": False, **body})
     return {"ready": True, **body}
 

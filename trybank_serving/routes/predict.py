@@ -5,10 +5,9 @@ from datetime import UTC, datetime
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
-from trybank_assets.features import FEATURE_NAMES
 from trybank_serving.deps import get_state, parse_body, raw_body, require_api_key
 from trybank_serving.metrics import DECISIONS, SCORES
-from trybank_serving.online_features import event_of, online_features
+from trybank_serving.online_features import event_of
 from trybank_serving.schemas import PredictResponse, TransactionIn
 from trybank_serving.state import ServingState
 
@@ -35,13 +34,13 @@ async def predict(request: Request, state: ServingState = Depends(get_state)) ->
     """Score a transaction: fraud probability, decision at the model's threshold, model version and
     the three features that pushed the score up most. Logged to `predictions/`."""
     tx = parse_body(TransactionIn, await raw_body(request))
-    model, snapshot = state.models.current, state.snapshot
-    if model is None or snapshot is None:
+    model, online = state.models.current, state.online
+    if model is None or online is None:
         missing = "a promoted model" if model is None else "the online store"
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"not ready: {missing} is not loaded")
 
-    features = online_features(event_of(tx), snapshot, state.stream)
-    probability = model.scorer.probability([features[name] for name in FEATURE_NAMES])
+    features = online.features(event_of(tx), state.stream)
+    probability, reasons = model.score(features)
     decision = "decline" if probability >= model.threshold else "approve"
     answer = {
         "transaction_id": str(tx.transaction_id),
@@ -49,7 +48,7 @@ async def predict(request: Request, state: ServingState = Depends(get_state)) ->
         "decision": decision,
         "threshold": model.threshold,
         "model_version": model.version,
-        "reasons": model.reasons(features),
+        "reasons": reasons,
     }
     state.predictions.append(
         {

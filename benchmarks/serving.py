@@ -1,0 +1,236 @@
+"""Serving benchmark: the real app against a hello-world FastAPI app, same server, same load.
+
+    python benchmarks/serving.py [--seconds 5] [--repeats 3]
+
+Needs a lake with a promoted model and an online store (README command 1 builds one); the app
+runs on a copy of it so the benchmark's predictions do not land in the real log. Both apps run
+under uvicorn (1 worker, uvloop, httptools) on 127.0.0.1 and get the same POST body; the load
+comes from wrk when installed, else from a bounded asyncio client. Writes
+benchmarks/results/serving.json: predict_rps, hello_rps, ratio_vs_hello, p50_ms and p99_ms at 4
+and 32 connections (medians over the repeats), and cold_start_s (process start to the first 200
+from /predict).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from trybank_assets.settings import get_settings
+
+RESULT = Path(__file__).parent / "results" / "serving.json"
+API_KEY = "benchmark-key"
+BODY = json.dumps(
+    {
+        "transaction_id": str(uuid.UUID(int=42)),
+        "event_time": "2026-11-24T12:00:00Z",
+        "customer_id": "C0000042",
+        "terminal_id": "T0000042",
+        "amount": 129.95,
+        "currency": "EUR",
+        "merchant_country": "NL",
+        "customer_country": "NL",
+        "channel": "pos",
+        "merchant_category": "electronics",
+    }
+)
+HEADERS = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post(url: str) -> int:
+    request = urllib.request.Request(url, data=BODY.encode(), headers=HEADERS, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def start(app: str, port: int, env: dict) -> tuple[subprocess.Popen, float]:
+    """Start uvicorn; returns the process and the seconds until /predict first answered 200."""
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, cwd=Path(__file__).parent)
+    url = f"http://127.0.0.1:{port}/predict"
+    while time.perf_counter() - started < 60:
+        try:
+            if post(url) == 200:
+                return process, time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.005)
+    process.kill()
+    raise RuntimeError(f"{app} did not answer 200 on /predict within 60 s")
+
+
+def wrk(url: str, connections: int, seconds: int) -> dict:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in HEADERS.items())
+    script.write_text(f'wrk.method = "POST"\nwrk.body = [[{BODY}]]\n{headers}')
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    script.unlink()
+    if "Non-2xx" in out:
+        raise RuntimeError(f"non-2xx answers under load:\n{out}")
+
+    def millis(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": millis("50%"),
+        "p99_ms": millis("99%"),
+    }
+
+
+async def asyncio_load(port: int, connections: int, seconds: int) -> dict:
+    """Keep-alive HTTP/1.1 clients on raw sockets: the fallback when wrk is not installed."""
+    request = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-API-Key: {API_KEY}\r\n"
+        f"Content-Length: {len(BODY)}\r\n\r\n{BODY}"
+    ).encode()
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(head.decode(errors="replace"))
+            length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - sent)
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(connections)))
+    latencies.sort()
+    return {
+        "rps": len(latencies) / (time.perf_counter() - started),
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
+def measure(port: int, connections: int, seconds: int) -> dict:
+    if shutil.which("wrk"):
+        return wrk(f"http://127.0.0.1:{port}/predict", connections, seconds)
+    return asyncio.run(asyncio_load(port, connections, seconds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    lake = get_settings().lake_root
+    if not (lake / "models" / "fraud_model" / "current").exists() or not (lake / "online").is_dir():
+        sys.exit(f"{lake} has no promoted model or online store: run `bash scripts/up.sh` (README command 1) first")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "data_lake"
+        for part in ("models", "online"):
+            shutil.copytree(lake / part, copy / part, symlinks=True)
+        env = {
+            **os.environ,
+            "TRYBANK_LAKE_ROOT": str(copy),
+            "TRYBANK_API_KEY": API_KEY,
+            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), str(Path(__file__).parent)]),
+        }
+        colds, results = [], {}
+        for name, app in (("predict", "trybank_serving.app:app"), ("hello", "hello_app:app")):
+            port = free_port()
+            process, cold = start(app, port, env)
+            if name == "predict":
+                colds.append(cold)
+            try:
+                measure(port, 32, 2)  # warm-up
+                for connections in (4, 32):
+                    runs = [measure(port, connections, args.seconds) for _ in range(args.repeats)]
+                    results[(name, connections)] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                    results[(name, connections)]["runs_rps"] = [round(r["rps"]) for r in runs]
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+        for _ in range(args.repeats - 1):  # more cold starts for a median
+            process, cold = start("trybank_serving.app:app", free_port(), env)
+            colds.append(cold)
+            process.terminate()
+            process.wait(timeout=30)
+
+    out = {
+        "load_generator": "wrk" if shutil.which("wrk") else "asyncio",
+        "seconds": args.seconds,
+        "repeats": args.repeats,
+        "cold_start_s": round(statistics.median(colds), 3),
+        "cold_start_runs_s": [round(c, 3) for c in colds],
+    }
+    for connections in (4, 32):
+        predict, hello = results[("predict", connections)], results[("hello", connections)]
+        out[f"c{connections}"] = {
+            "predict_rps": round(predict["rps"]),
+            "hello_rps": round(hello["rps"]),
+            "ratio_vs_hello": round(predict["rps"] / hello["rps"], 3),
+            "p50_ms": round(predict["p50_ms"], 3),
+            "p99_ms": round(predict["p99_ms"], 3),
+            "hello_p50_ms": round(hello["p50_ms"], 3),
+            "hello_p99_ms": round(hello["p99_ms"], 3),
+            "predict_runs_rps": predict["runs_rps"],
+            "hello_runs_rps": hello["runs_rps"],
+        }
+    RESULT.parent.mkdir(parents=True, exist_ok=True)
+    RESULT.write_text(json.dumps(out, indent=2) + "\n")
+    for connections in (4, 32):
+        c = out[f"c{connections}"]
+        print(
+            f"{connections:>2} connections: predict {c['predict_rps']} req/s vs hello {c['hello_rps']} "
+            f"(ratio {c['ratio_vs_hello']}), p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms"
+        )
+    print(f"cold start {out['cold_start_s']} s (median of {len(colds)}); wrote {RESULT}")
+
+
+if __name__ == "__main__":
+    main()
