@@ -138,10 +138,10 @@ def derive_features(raw: dict[str, Any], ops: FeatureOps) -> dict[str, Any]:
     """
     cents = raw["amount_cents"]
     out = {"amount": ops.div(cents, 100, 0.0)}
-    for n in CUSTOMER_WINDOWS:
-        count, total = raw[f"customer_count_{n}"], raw[f"customer_cents_{n}"]
-        out[f"customer_txn_count_{n}d"] = ops.to_double(count)
-        out[f"customer_mean_amount_{n}d"] = ops.div(total, count * 100, 0.0)
+    for count_key, cents_key, count_name, mean_name in _CUSTOMER_KEYS:
+        count, total = raw[count_key], raw[cents_key]
+        out[count_name] = ops.to_double(count)
+        out[mean_name] = ops.div(total, count * 100, 0.0)
 
     count30, cents30 = raw["customer_count_30"], raw["customer_cents_30"]
     mean_cents = ops.div(cents30, count30, 0.0)
@@ -161,9 +161,19 @@ def derive_features(raw: dict[str, Any], ops: FeatureOps) -> dict[str, Any]:
     out["is_night"] = ops.flag(hour < NIGHT_END_HOUR)
     out["is_weekend"] = ops.flag(weekday >= 5)
 
-    for n in TERMINAL_WINDOWS:
-        count = raw[f"terminal_count_{n}"]
-        out[f"terminal_txn_count_{n}d"] = ops.to_double(count)
-        out[f"terminal_fraud_risk_{n}d"] = ops.div(raw[f"terminal_fraud_{n}"], count, 0.0)
-    assert tuple(out) == FEATURE_NAMES
+    for count_key, fraud_key, count_name, risk_name in _TERMINAL_KEYS:
+        count = raw[count_key]
+        out[count_name] = ops.to_double(count)
+        out[risk_name] = ops.div(raw[fraud_key], count, 0.0)
     return out
+
+
+# Key names spelled once, outside the per-request path.
+_CUSTOMER_KEYS = tuple(
+    (f"customer_count_{n}", f"customer_cents_{n}", f"customer_txn_count_{n}d", f"customer_mean_amount_{n}d")
+    for n in CUSTOMER_WINDOWS
+)
+_TERMINAL_KEYS = tuple(
+    (f"terminal_count_{n}", f"terminal_fraud_{n}", f"terminal_txn_count_{n}d", f"terminal_fraud_risk_{n}d")
+    for n in TERMINAL_WINDOWS
+)

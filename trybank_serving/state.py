@@ -1,5 +1,6 @@
 """What the app holds while it runs: model, online store, stream, writers; and their refresh."""
 
+import gc
 import logging
 import threading
 from pathlib import Path
@@ -43,28 +44,35 @@ class ServingState:
 
     def refresh(self) -> None:
         """Pick up a newly promoted model and a rebuilt online store; keep serving the old on error."""
+        loaded = False
         try:
             if self.models.refresh():
+                loaded = True
                 log.info("serving model %s", self.models.current.version)
         except Exception:
             log.exception("could not load the promoted model; still serving the previous one")
         try:
-            self._refresh_store(self.lake.online_store)
+            loaded |= self._refresh_store(self.lake.online_store)
         except Exception:
             log.exception("could not load the online store; still serving the previous one")
+        if loaded:
+            # The store is millions of long-lived objects: keep the cyclic GC from rescanning them on
+            # every full collection (pauses of tens of ms at the p99 otherwise).
+            gc.freeze()
 
-    def _refresh_store(self, path: Path) -> None:
+    def _refresh_store(self, path: Path) -> bool:
         if not path.is_file():
-            return
+            return False
         stat = path.stat()
         stamp = (stat.st_ino, stat.st_mtime_ns)
         if stamp == self._store_stamp:
-            return
+            return False
         snapshot = load_snapshot(path)
         self.online = OnlineFeatures(snapshot)
         self._store_stamp = stamp
         self.stream.drop_through(snapshot.as_of.toordinal())
         log.info("online store as of %s: %d customers", snapshot.as_of, len(snapshot.customers))
+        return True
 
     def _watch(self) -> None:
         while not self._stop.wait(self.settings.model_poll_seconds):
