@@ -24,26 +24,15 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 from trybank_assets.settings import get_settings
+from trybank_serving.schemas import TransactionIn
 
 RESULT = Path(__file__).parent / "results" / "serving.json"
 API_KEY = "benchmark-key"
 BODY = json.dumps(
-    {
-        "transaction_id": str(uuid.UUID(int=42)),
-        "event_time": "2026-11-24T12:00:00Z",
-        "customer_id": "C0000042",
-        "terminal_id": "T0000042",
-        "amount": 129.95,
-        "currency": "EUR",
-        "merchant_country": "NL",
-        "customer_country": "NL",
-        "channel": "pos",
-        "merchant_category": "electronics",
-    }
+    TransactionIn.model_config["json_schema_extra"]["examples"][0] | {"event_time": "2026-11-24T12:00:00Z"}
 )
 HEADERS = {"Content-Type": "application/json", "X-API-Key": API_KEY}
 

@@ -8,6 +8,14 @@ def day_dir(table: Path, day: date) -> Path:
     return table / f"date={day.isoformat()}"
 
 
+def latest_day(table: Path) -> date:
+    """The newest ``date=`` partition of a table."""
+    days = sorted(p.name.removeprefix("date=") for p in table.glob("date=*") if p.is_dir())
+    if not days:
+        raise ValueError(f"no partitions under {table}: materialize it first")
+    return date.fromisoformat(days[-1])
+
+
 class LakePaths:
     """Layout of the lake under ``self.root``; mixed into the Dagster resource and ``LakeLayout``."""
 

@@ -14,3 +14,10 @@ def run_days(context: AssetExecutionContext) -> list[date]:
     window = context.partition_time_window
     first, end = window.start.date(), window.end.date()
     return [first + timedelta(days=i) for i in range((end - first).days)]
+
+
+def check_iso_day(cls, value: str | None) -> str | None:
+    """Pydantic validator for optional YYYY-MM-DD run-config fields (Dagster config has no date type)."""
+    if value is not None:
+        date.fromisoformat(value)
+    return value

@@ -3,7 +3,8 @@
 A record is on disk (written, flushed, fsynced) before the API answers 2xx. Each process
 appends to its own file per day, so concurrent workers never interleave bytes. Idempotency:
 a ``transaction_id`` seen before is answered with its original result and not written again;
-the index is rebuilt from the files at start.
+the index is rebuilt at start from the API files written in the last week (an older retry
+would be written again and dropped by silver as an exact duplicate).
 """
 
 import hashlib
@@ -11,7 +12,8 @@ import json
 import os
 import socket
 import threading
-from datetime import UTC, date, datetime, timedelta
+import time
+from datetime import UTC, date, datetime
 
 from trybank_assets.lake_layout import LakePaths
 
@@ -35,22 +37,22 @@ class BronzeAppender:
         self._reindex(reindex_days)
 
     def _reindex(self, days: int) -> None:
-        today = datetime.now(UTC).date()
-        for back in range(-1, days):
-            folder = self.lake.bronze_source_dir(today - timedelta(days=back), SOURCE)
-            for file in sorted(folder.glob("*.jsonl")) if folder.is_dir() else ():
-                for line in file.read_bytes().splitlines():
-                    try:
-                        stored = json.loads(line)
-                    except ValueError:
-                        continue  # a torn last line from a crash; silver quarantines it
-                    meta = stored.pop("_received", None) or {}
-                    result = {
-                        "transaction_id": stored["transaction_id"],
-                        "bronze_day": stored["event_time"][:10],
-                        "received_at": meta.get("at", ""),
-                    }
-                    self._accepted[stored["transaction_id"]] = (_fingerprint(stored), result)
+        """Remember what the API accepted in files written during the last ``days`` days."""
+        since = time.time() - days * 86_400
+        files = self.lake.bronze_transactions.glob(f"date=*/source={SOURCE}/*.jsonl")
+        for file in sorted(f for f in files if f.stat().st_mtime >= since):
+            for line in file.read_bytes().splitlines():
+                try:
+                    stored = json.loads(line)
+                except ValueError:
+                    continue  # a torn last line from a crash; silver quarantines it
+                meta = stored.pop("_received", None) or {}
+                result = {
+                    "transaction_id": stored["transaction_id"],
+                    "bronze_day": stored["event_time"][:10],
+                    "received_at": meta.get("at", ""),
+                }
+                self._accepted[stored["transaction_id"]] = (_fingerprint(stored), result)
 
     def append(self, records: list[dict]) -> list[tuple[dict, bool]]:
         """Write the new records durably; returns (result, replayed) per record, in order."""

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from trybank_assets.assets.gold import GOLD_SCHEMA
 from trybank_assets.assets.silver import SILVER_SCHEMA
 from trybank_assets.features import FEATURES
+from trybank_assets.lake_layout import latest_day
 from trybank_assets.lib.spark_tables import read_days
 from trybank_assets.model import registry
 from trybank_assets.model.evaluation import (
@@ -42,6 +43,7 @@ from trybank_assets.model.training import (
     scored_arrays,
     select_candidate,
 )
+from trybank_assets.partitions import check_iso_day
 from trybank_assets.resources.lake import LakeResource
 
 
@@ -59,29 +61,19 @@ class FraudModelConfig(Config):
     gbt_max_iter: int = Field(30, ge=1)
     card_precision_k: int = Field(100, ge=1)
 
-    @field_validator("train_start", "train_end")
-    @classmethod
-    def _iso_day(cls, value: str | None) -> str | None:
-        if value is not None:
-            date.fromisoformat(value)
-        return value
-
-
-def latest_gold_day(lake: LakeResource) -> date:
-    days = sorted(p.name.removeprefix("date=") for p in lake.transaction_features.glob("date=*") if p.is_dir())
-    if not days:
-        raise ValueError(f"no gold_transaction_features partitions under {lake.transaction_features}")
-    return date.fromisoformat(days[-1])
+    check_days = field_validator("train_start", "train_end")(check_iso_day)
 
 
 def resolve_window(config: FraudModelConfig, lake: LakeResource) -> TrainingWindow:
     if config.train_end is None:
-        return TrainingWindow.ending_on(latest_gold_day(lake), config.train_days, config.delay_days, config.test_days)
-    start = config.train_start or config.train_end - timedelta(days=config.train_days - 1)
-    test_start = config.train_end + timedelta(days=config.delay_days + 1)
-    return TrainingWindow(
-        start, config.train_end, config.delay_days, test_start, test_start + timedelta(days=config.test_days - 1)
+        last = latest_day(lake.transaction_features)
+        return TrainingWindow.ending_on(last, config.train_days, config.delay_days, config.test_days)
+    end = date.fromisoformat(config.train_end)
+    start = (
+        date.fromisoformat(config.train_start) if config.train_start else end - timedelta(days=config.train_days - 1)
     )
+    test_start = end + timedelta(days=config.delay_days + 1)
+    return TrainingWindow(start, end, config.delay_days, test_start, test_start + timedelta(days=config.test_days - 1))
 
 
 def window_metrics(arrays: dict[str, np.ndarray], threshold: float, k: int) -> dict:
@@ -95,6 +87,10 @@ def window_metrics(arrays: dict[str, np.ndarray], threshold: float, k: int) -> d
         "roc_auc": roc_auc(scores, labels),
         "average_precision": average_precision(scores, labels),
         "card_precision_at_100": card_precision_at_k(arrays["date"], arrays["customer_id"], scores, labels, k),
+        # A perfect ranking's value: few customers are newly defrauded per day, so this caps the metric.
+        "card_precision_at_100_best_possible": card_precision_at_k(
+            arrays["date"], arrays["customer_id"], labels.astype(float), labels, k
+        ),
         "recall_at_1pct_fpr": recall_at_fpr(scores, labels, 0.01),
         "recall_at_threshold": float(flagged[labels].mean()) if labels.any() else float("nan"),
         "precision_at_threshold": float(labels[flagged].mean()) if flagged.any() else float("nan"),

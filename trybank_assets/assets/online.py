@@ -8,8 +8,10 @@ from pydantic import Field, field_validator
 
 from trybank_assets.assets.aggregates import CUSTOMER_AGGREGATES_SCHEMA, TERMINAL_AGGREGATES_SCHEMA
 from trybank_assets.features import TERMINAL_LOOKBACK_DAYS
+from trybank_assets.lake_layout import latest_day
 from trybank_assets.lib.spark_tables import read_days
 from trybank_assets.online_store import write_store
+from trybank_assets.partitions import check_iso_day
 from trybank_assets.resources.lake import LakeResource
 
 
@@ -18,19 +20,7 @@ class OnlineStoreConfig(Config):
         None, description="Last day (YYYY-MM-DD) in the store; default: the latest aggregated day."
     )
 
-    @field_validator("as_of")
-    @classmethod
-    def _iso_day(cls, value: str | None) -> str | None:
-        if value is not None:
-            date.fromisoformat(value)
-        return value
-
-
-def latest_day(lake: LakeResource) -> date:
-    days = sorted(p.name.removeprefix("date=") for p in lake.customer_daily_aggregates.glob("date=*") if p.is_dir())
-    if not days:
-        raise ValueError(f"no customer_daily_aggregates partitions under {lake.customer_daily_aggregates}")
-    return date.fromisoformat(days[-1])
+    check_day = field_validator("as_of")(check_iso_day)
 
 
 @asset(
@@ -47,7 +37,7 @@ def online_customer_state(
     context: AssetExecutionContext, config: OnlineStoreConfig, spark: LazyPySparkResource, lake: LakeResource
 ) -> MaterializeResult:
     session = spark.spark_session
-    as_of = date.fromisoformat(config.as_of) if config.as_of else latest_day(lake)
+    as_of = date.fromisoformat(config.as_of) if config.as_of else latest_day(lake.customer_daily_aggregates)
     days = [as_of - timedelta(days=i) for i in range(TERMINAL_LOOKBACK_DAYS)]
     customers = read_days(session, lake.customer_daily_aggregates, days, CUSTOMER_AGGREGATES_SCHEMA).collect()
     terminals = read_days(session, lake.terminal_daily_aggregates, days, TERMINAL_AGGREGATES_SCHEMA).collect()

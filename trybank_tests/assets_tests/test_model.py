@@ -149,3 +149,18 @@ def test_portable_scorer_equals_spark_transform(spark, bank, tmp_path, candidate
     worst = max(abs(scorer.probability([r[n] for n in FEATURE_NAMES]) - r["probability"]) for r in rows)
     assert worst <= 1e-9
     assert len({round(r["probability"], 6) for r in rows}) > 20  # a model that says something
+
+
+def test_explicit_training_window_from_run_config():
+    from trybank_assets.assets.model import FraudModelConfig, resolve_window
+    from trybank_assets.lake_layout import LakeLayout
+
+    config = FraudModelConfig(train_end="2026-03-11", train_days=6, delay_days=2, test_days=3)
+    window = resolve_window(config, LakeLayout("/nonexistent"))
+    assert (window.train_start, window.test_start, window.test_end) == (
+        date(2026, 3, 6),
+        date(2026, 3, 14),
+        date(2026, 3, 16),
+    )
+    with pytest.raises(ValueError, match="train_end"):
+        FraudModelConfig(train_end="2026-13-01")
