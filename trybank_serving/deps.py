@@ -33,10 +33,10 @@ async def raw_body(request: Request) -> bytes:
     limit = request.app.state.serving.settings.api_max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body larger than {limit} bytes")
+        raise HTTPException(413, f"body larger than {limit} bytes")
     body = await request.body()
     if len(body) > limit:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"body larger than {limit} bytes")
+        raise HTTPException(413, f"body larger than {limit} bytes")
     return body
 
 
