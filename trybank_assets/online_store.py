@@ -39,10 +39,6 @@ class OnlineSnapshot:
     customers: dict[str, list[CustomerDay]]
     terminals: dict[str, list[TerminalDay]]
 
-    @classmethod
-    def empty(cls, as_of: date) -> "OnlineSnapshot":
-        return cls(as_of, {}, {})
-
 
 def write_store(
     path: Path,
