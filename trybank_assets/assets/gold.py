@@ -93,54 +93,59 @@ class SparkFeatureOps:
         return F.when(previous_us.isNull(), F.lit(cap)).otherwise(F.least(elapsed, F.lit(cap)))
 
 
-def _customer_history(tx: DataFrame, customer_aggregates: DataFrame) -> DataFrame:
-    """Per (customer, day): sums over each window's previous whole days."""
-    keys = tx.select("customer_id", "date").distinct()
-    a = customer_aggregates.alias("a")
-    joined = keys.alias("k").join(
-        a,
-        (F.col("k.customer_id") == F.col("a.customer_id"))
-        & (F.col("a.date") >= F.date_sub(F.col("k.date"), LOOKBACK_DAYS))
-        & (F.col("a.date") < F.col("k.date")),
+def _lookback(tx: DataFrame, aggregates: DataFrame, key: str, nearest: int, farthest: int, aggs) -> DataFrame:
+    """Per (key, day) of ``tx``: ``aggs`` over the aggregate days ``nearest``..``farthest`` days back.
+
+    ``aggs`` maps ``back`` (days back, a Column) to the aggregate Columns over the ``a.`` rows.
+    """
+    keys = tx.select(key, "date").distinct().alias("k")
+    joined = keys.join(
+        aggregates.alias("a"),
+        (F.col(f"k.{key}") == F.col(f"a.{key}"))
+        & (F.col("a.date") >= F.date_sub(F.col("k.date"), farthest))
+        & (F.col("a.date") <= F.date_sub(F.col("k.date"), nearest)),
     )
     back = F.datediff(F.col("k.date"), F.col("a.date"))
+    return joined.groupBy(F.col(f"k.{key}").alias(key), F.col("k.date").alias("date")).agg(*aggs(back))
 
-    def within(n: int, col: str) -> Column:
-        return F.sum(F.when(back <= n, F.col(f"a.{col}")).otherwise(F.lit(0)))
 
-    aggs = []
-    for n in CUSTOMER_WINDOWS:
-        aggs += [
-            within(n, "txn_count").alias(f"prior_count_{n}"),
-            within(n, "amount_cents_sum").alias(f"prior_cents_{n}"),
+def _sum_within(back: Column, days: int, column: str) -> Column:
+    return F.sum(F.when(back <= days, F.col(f"a.{column}")).otherwise(F.lit(0)))
+
+
+def _customer_history(tx: DataFrame, customer_aggregates: DataFrame) -> DataFrame:
+    """Per (customer, day): sums over each window's previous whole days."""
+
+    def aggs(back: Column) -> list[Column]:
+        out = []
+        for n in CUSTOMER_WINDOWS:
+            out += [
+                _sum_within(back, n, "txn_count").alias(f"prior_count_{n}"),
+                _sum_within(back, n, "amount_cents_sum").alias(f"prior_cents_{n}"),
+            ]
+        return [
+            *out,
+            _sum_within(back, LOOKBACK_DAYS, "amount_cents_sq_sum").alias("prior_cents_sq"),
+            _sum_within(back, LOOKBACK_DAYS, "international_count").alias("prior_international"),
+            F.max("a.last_event_us").alias("prior_previous_us"),
         ]
-    aggs += [
-        within(LOOKBACK_DAYS, "amount_cents_sq_sum").alias("prior_cents_sq"),
-        within(LOOKBACK_DAYS, "international_count").alias("prior_international"),
-        F.max("a.last_event_us").alias("prior_previous_us"),
-    ]
-    return joined.groupBy(F.col("k.customer_id").alias("customer_id"), F.col("k.date").alias("date")).agg(*aggs)
+
+    return _lookback(tx, customer_aggregates, "customer_id", 1, LOOKBACK_DAYS, aggs)
 
 
 def _terminal_history(tx: DataFrame, terminal_aggregates: DataFrame) -> DataFrame:
     """Per (terminal, day): counts and labelled fraud over each window, shifted by the label delay."""
-    keys = tx.select("terminal_id", "date").distinct()
-    a = terminal_aggregates.alias("a")
-    joined = keys.alias("k").join(
-        a,
-        (F.col("k.terminal_id") == F.col("a.terminal_id"))
-        & (F.col("a.date") >= F.date_sub(F.col("k.date"), TERMINAL_LOOKBACK_DAYS))
-        & (F.col("a.date") <= F.date_sub(F.col("k.date"), LABEL_DELAY_DAYS + 1)),
-    )
-    back = F.datediff(F.col("k.date"), F.col("a.date"))
-    aggs = []
-    for n in TERMINAL_WINDOWS:
-        inside = back <= LABEL_DELAY_DAYS + n
-        aggs += [
-            F.sum(F.when(inside, F.col("a.txn_count")).otherwise(F.lit(0))).alias(f"terminal_count_{n}"),
-            F.sum(F.when(inside, F.col("a.fraud_count")).otherwise(F.lit(0))).alias(f"terminal_fraud_{n}"),
-        ]
-    return joined.groupBy(F.col("k.terminal_id").alias("terminal_id"), F.col("k.date").alias("date")).agg(*aggs)
+
+    def aggs(back: Column) -> list[Column]:
+        out = []
+        for n in TERMINAL_WINDOWS:
+            out += [
+                _sum_within(back, LABEL_DELAY_DAYS + n, "txn_count").alias(f"terminal_count_{n}"),
+                _sum_within(back, LABEL_DELAY_DAYS + n, "fraud_count").alias(f"terminal_fraud_{n}"),
+            ]
+        return out
+
+    return _lookback(tx, terminal_aggregates, "terminal_id", LABEL_DELAY_DAYS + 1, TERMINAL_LOOKBACK_DAYS, aggs)
 
 
 def transaction_features(
