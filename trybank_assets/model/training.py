@@ -85,9 +85,21 @@ def build_pipeline(candidate: Candidate) -> Pipeline:
     return Pipeline(stages=[assembler, model])
 
 
+# Fixed, so a model depends on its rows only: not on the order Spark happened to write them in,
+# nor on the cluster's default parallelism (GBT's split sampling and LR's aggregation follow
+# the partitioning).
+TRAINING_PARTITIONS = 4
+
+
 def labelled(gold: DataFrame) -> DataFrame:
-    """Rows with a known label, with the label as 0/1 and a class-balancing weight."""
-    rows = gold.where(F.col("is_fraud").isNotNull()).withColumn("label", F.col("is_fraud").cast("double"))
+    """Rows with a known label, with the label as 0/1 and a class-balancing weight, in a
+    deterministic partitioning and order."""
+    rows = (
+        gold.where(F.col("is_fraud").isNotNull())
+        .withColumn("label", F.col("is_fraud").cast("double"))
+        .repartition(TRAINING_PARTITIONS, "transaction_id")
+        .sortWithinPartitions("transaction_id")
+    )
     counts = {r["label"]: r["count"] for r in rows.groupBy("label").count().collect()}
     positives, negatives = counts.get(1.0, 0), counts.get(0.0, 0)
     if not positives or not negatives:

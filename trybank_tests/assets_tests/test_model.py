@@ -164,3 +164,19 @@ def test_explicit_training_window_from_run_config():
     )
     with pytest.raises(ValueError, match="train_end"):
         FraudModelConfig(train_end="2026-13-01")
+
+
+def test_training_does_not_depend_on_row_order(spark, bank):
+    from pyspark.sql import functions as F
+
+    days = [date(2026, 3, d) for d in range(1, 17)]
+    gold = read_days(spark, bank["lake"].transaction_features, days, GOLD_SCHEMA)
+    shuffled = gold.orderBy(F.rand(seed=11)).repartition(3)
+    candidate = next(c for c in candidates(gbt_max_iter=5) if c.name == "gbt_depth5")
+    first = build_pipeline(candidate).fit(labelled(gold))
+    second = build_pipeline(candidate).fit(labelled(shuffled))
+
+    def scores(model):
+        return {r["transaction_id"]: r["probability"] for r in probabilities(model, labelled(gold)).collect()}
+
+    assert scores(first) == scores(second)
