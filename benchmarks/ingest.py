@@ -9,6 +9,7 @@ benchmarks/results/ingest.json with the median time and rows/s.
 
 import argparse
 import json
+import resource
 import statistics
 import tempfile
 import time
@@ -78,10 +79,15 @@ def main() -> None:
         "seconds_median": round(median, 2),
         "seconds_runs": [round(t, 2) for t in times],
         "rows_per_s": round(args.rows / median),
+        # Whole process, CSV generation included: the import spills rows to disk, it does not hold them.
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{args.rows} rows ({size_mb:.0f} MB): median {median:.1f} s, {result['rows_per_s']} rows/s; wrote {RESULT}")
+    print(
+        f"{args.rows} rows ({size_mb:.0f} MB): median {median:.1f} s, {result['rows_per_s']} rows/s, "
+        f"peak RSS {result['peak_rss_mb']} MB; wrote {RESULT}"
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import shutil
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -289,14 +290,42 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+class _DaySpool:
+    """Accepted rows per UTC day, spilled to staging files so memory stays bounded."""
+
+    def __init__(self, staging: Path, spill_bytes: int = 64 << 20) -> None:
+        self.staging = staging
+        self.spill_bytes = spill_bytes
+        self._buffers: dict[str, list[bytes]] = defaultdict(list)
+        self._buffered = 0
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def add(self, day: str, line: bytes) -> None:
+        self._buffers[day].append(line)
+        self.counts[day] += 1
+        self._buffered += len(line)
+        if self._buffered >= self.spill_bytes:
+            self.spill()
+
+    def spill(self) -> None:
+        for day, lines in self._buffers.items():
+            with open(self.staging / f"{day}.jsonl", "ab") as fh:
+                fh.write(b"".join(lines))
+        self._buffers.clear()
+        self._buffered = 0
+
+    def publish(self, target_of: Callable[[str], Path]) -> list[Path]:
+        """Make every day's file durable and move it into bronze (one rename per day)."""
+        self.spill()
+        targets = []
+        for day in sorted(self.counts):
+            staged, target = self.staging / f"{day}.jsonl", target_of(day)
+            with open(staged, "rb+") as fh:
+                os.fsync(fh.fileno())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
+            targets.append(target)
+        return targets
 
 
 def import_file(
@@ -316,44 +345,54 @@ def import_file(
     names, rows = read_rows(path, fmt)
     mapping.validate(names)
 
+    digest = _file_digest(path)
+    source = f"import-{import_name}"
+    staging = lake.path / "bronze" / ".import-staging" / f"{source}-{digest}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    spool = _DaySpool(staging)
+    reject_file = lake.path / "bronze" / "import_rejects" / source / f"{path.name}-{digest}.csv"
+    reject_file.parent.mkdir(parents=True, exist_ok=True)
+
     summary = ImportSummary()
-    by_day: dict = defaultdict(list)
-    rejects: list[tuple[int, str, str]] = []
-    for line, row in rows:
-        summary.rows_read += 1
-        if progress and summary.rows_read % 10_000 == 0:
-            progress(10_000)
-        if isinstance(row, MalformedRow):
-            rejects.append((line, str(row), ""))
-            continue
-        values = {f: row[c] for f, c in mapping.columns.items()}
-        for f, default in mapping.defaults.items():
-            values[f] = values.get(f) or str(default)
-        try:
-            record = to_bronze_record(values, import_name, line)
-        except ValueError as exc:
-            rejects.append((line, str(exc), json.dumps(row)))
-            continue
-        by_day[record["event_time"][:10]].append(record)
+    with open(reject_file, "w", newline="") as rejects_fh:
+        rejects = csv.writer(rejects_fh)
+        rejects.writerow(["file", "line", "reason", "raw"])
+
+        def reject(line: int, reason: str, raw: str) -> None:
+            summary.rejected += 1
+            rejects.writerow((str(path), line, reason, raw))
+            if len(summary.first_rejects) < 20:
+                summary.first_rejects.append(f"{path}:{line}: {reason}")
+
+        for line, row in rows:
+            summary.rows_read += 1
+            if progress and summary.rows_read % 10_000 == 0:
+                progress(10_000)
+            if isinstance(row, MalformedRow):
+                reject(line, str(row), "")
+                continue
+            values = {f: row[c] for f, c in mapping.columns.items()}
+            for f, default in mapping.defaults.items():
+                values[f] = values.get(f) or str(default)
+            try:
+                record = to_bronze_record(values, import_name, line)
+            except ValueError as exc:
+                reject(line, str(exc), json.dumps(row))
+                continue
+            spool.add(record["event_time"][:10], json.dumps(record, separators=(",", ":")).encode() + b"\n")
     if progress:
         progress(summary.rows_read % 10_000)
 
-    digest = _file_digest(path)
-    source = f"import-{import_name}"
-    for day, records in sorted(by_day.items()):
-        target = lake.bronze_source_dir(datetime.fromisoformat(day).date(), source) / f"part-{digest}.jsonl"
-        _write_atomically(target, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode())
-        summary.bronze_files.append(target)
-        summary.accepted += len(records)
-        summary.days.add(day)
-    summary.rejected = len(rejects)
-    if rejects:
-        summary.reject_file = lake.path / "bronze" / "import_rejects" / source / f"{path.name}-{digest}.csv"
-        summary.reject_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(summary.reject_file, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["file", "line", "reason", "raw"])
-            writer.writerows((str(path), line, reason, raw) for line, reason, raw in rejects)
-        summary.first_rejects = [f"{path}:{line}: {reason}" for line, reason, _ in rejects[:20]]
+    summary.bronze_files = spool.publish(
+        lambda day: lake.bronze_source_dir(datetime.fromisoformat(day).date(), source) / f"part-{digest}.jsonl"
+    )
+    shutil.rmtree(staging)
+    summary.accepted = sum(spool.counts.values())
+    summary.days = set(spool.counts)
+    if summary.rejected:
+        summary.reject_file = reject_file
+    else:
+        reject_file.unlink()
     assert summary.rows_read == summary.accepted + summary.rejected
     return summary
