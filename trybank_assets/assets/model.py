@@ -109,7 +109,7 @@ def _png_markdown(path: Path) -> str:
     description=(
         "Spark MLlib fraud model: logistic regression and gradient-boosted trees are fitted on earlier "
         "training days, the better by average precision on the last training days is refitted and "
-        "evaluated on a later test window after a label delay. Written to models/fraud_model/<version>/ "
+        "evaluated on a later test window after a label delay. Written to `models/fraud_model/<version>/` "
         "with a Spark-free scorer.json, feature_spec.json, metrics.json and curves."
     ),
 )
