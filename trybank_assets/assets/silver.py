@@ -249,11 +249,11 @@ def silver_transactions(
         F.countDistinct("transaction_id").alias("ids"),
         *[F.sum(F.col(k).isNull().cast("int")).alias(f"null_{k}") for k in _KEYS],
     ).first()
-    quarantine_rows = read_days(session, lake.silver_quarantine, days, QUARANTINE_SCHEMA).count()
     reasons = {
         r["reason"]: r["count"]
         for r in read_days(session, lake.silver_quarantine, days, QUARANTINE_SCHEMA).groupBy("reason").count().collect()
     }
+    quarantine_rows = sum(reasons.values())
     nulls = {k: stats[f"null_{k}"] or 0 for k in _KEYS}
     balance = {
         "bronze_rows": bronze_rows,
