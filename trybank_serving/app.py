@@ -31,9 +31,10 @@ def create_app(settings: TrybankSettings | None = None) -> FastAPI:
         ),
         version="1",
         lifespan=lifespan,
+        # The hot path is matched first and directly: each included router costs ~10 µs per request.
+        routes=[predict.route],
     )
     app.include_router(ingest.router)
-    app.include_router(predict.router)
     app.include_router(ops.router)
     app.add_middleware(MetricsMiddleware)
     return app

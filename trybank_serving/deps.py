@@ -21,23 +21,13 @@ async def get_state(request: Request) -> ServingState:
 
 
 async def require_api_key(request: Request) -> None:
-    expected = request.app.state.serving.settings.api_key
-    if expected is None:
-        return
-    given = request.headers.get("x-api-key", "")
-    if not secrets.compare_digest(given.encode(), expected.get_secret_value().encode()):
+    key = request.headers.get("x-api-key")
+    check_api_key(request.app.state.serving, key.encode() if key is not None else None)
+
+
+def check_api_key(state: ServingState, given: bytes | None) -> None:
+    if state.api_key is not None and not secrets.compare_digest(given or b"", state.api_key):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong X-API-Key header")
-
-
-async def raw_body(request: Request) -> bytes:
-    limit = request.app.state.serving.settings.api_max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"body larger than {limit} bytes")
-    body = await request.body()
-    if len(body) > limit:
-        raise HTTPException(413, f"body larger than {limit} bytes")
-    return body
 
 
 def parse_body(model: type[M], body: bytes) -> M:

@@ -19,6 +19,7 @@ log = logging.getLogger("trybank_serving")
 class ServingState:
     def __init__(self, settings: TrybankSettings) -> None:
         self.settings = settings
+        self.api_key = settings.api_key.get_secret_value().encode() if settings.api_key else None
         self.lake = LakeLayout(str(settings.lake_root))
         self.models = ModelHolder(self.lake.fraud_model_registry)
         self.online: OnlineFeatures | None = None

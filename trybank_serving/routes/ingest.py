@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
+from trybank_serving.asgi_route import read_body
 from trybank_serving.bronze_appender import ConflictingTransaction
-from trybank_serving.deps import get_state, parse_body, raw_body, require_api_key
+from trybank_serving.deps import get_state, parse_body, require_api_key
 from trybank_serving.metrics import INGESTED
 from trybank_serving.online_features import event_of
 from trybank_serving.schemas import IngestBatchResult, IngestResult, TransactionBatch, TransactionIn
@@ -52,7 +53,7 @@ async def post_transactions(
 ) -> IngestResult | IngestBatchResult:
     """Append one transaction or `{"transactions": [...]}` to bronze (`source=api`), idempotent on
     `transaction_id`, and update the customers' intra-day state for `/predict`."""
-    body = await raw_body(request)
+    body = await read_body(request.receive, state.settings.api_max_body_bytes)
     try:
         is_batch = isinstance(decoded := json.loads(body), dict) and "transactions" in decoded
     except ValueError:

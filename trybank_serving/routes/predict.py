@@ -3,43 +3,22 @@
 from datetime import UTC, datetime
 
 import orjson
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import HTTPException, status
+from starlette.types import Receive, Scope, Send
 
-from trybank_serving.deps import get_state, parse_body, raw_body, require_api_key
+from trybank_serving.asgi_route import AsgiRoute, read_body, send_json
+from trybank_serving.deps import check_api_key, parse_body
 from trybank_serving.metrics import DECISIONS, SCORES
 from trybank_serving.online_features import event_of
 from trybank_serving.schemas import PredictResponse, TransactionIn
+from trybank_serving.state import ServingState
 
-router = APIRouter(tags=["predict"])
 
-
-@router.post(
-    "/predict",
-    response_model=PredictResponse,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {"$ref": "#/components/schemas/TransactionIn"},
-                    "example": TransactionIn.model_config["json_schema_extra"]["examples"][0],
-                }
-            },
-        }
-    },
-    responses={
-        401: {"description": "Missing or wrong X-API-Key (when TRYBANK_API_KEY is set)"},
-        503: {"description": "No promoted model or no online store yet"},
-    },
-)
-async def predict(request: Request) -> Response:
-    """Score a transaction: fraud probability, decision at the model's threshold, model version and
-    the three features that pushed the score up most. Logged to `predictions/`."""
-    # Called directly rather than through Depends: on this path FastAPI's dependency resolution
-    # costs about as much as computing the features (see benchmarks/serving.py).
-    state = await get_state(request)
-    await require_api_key(request)
-    tx = parse_body(TransactionIn, await raw_body(request))
+async def predict(scope: Scope, receive: Receive, send: Send) -> None:
+    state: ServingState = scope["app"].state.serving
+    if state.api_key is not None:
+        check_api_key(state, next((v for k, v in scope["headers"] if k == b"x-api-key"), None))
+    tx = parse_body(TransactionIn, await read_body(receive, state.settings.api_max_body_bytes))
     model, online = state.models.current, state.online
     if model is None or online is None:
         missing = "a promoted model" if model is None else "the online store"
@@ -67,4 +46,31 @@ async def predict(request: Request) -> Response:
     )
     SCORES.observe(probability)
     DECISIONS.labels(decision, model.version).inc()
-    return Response(orjson.dumps(answer), media_type="application/json")
+    await send_json(send, orjson.dumps(answer))
+
+
+route = AsgiRoute(
+    "/predict",
+    predict,
+    body=TransactionIn,
+    methods=["POST"],
+    name="predict",
+    tags=["predict"],
+    response_model=PredictResponse,
+    description=(
+        "Score a transaction: fraud probability, decision at the model's threshold, model version and "
+        "the three features that pushed the score up most. Logged to `predictions/`."
+    ),
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"example": TransactionIn.model_config["json_schema_extra"]["examples"][0]}
+            }
+        }
+    },
+    responses={
+        401: {"description": "Missing or wrong X-API-Key (when TRYBANK_API_KEY is set)"},
+        413: {"description": "Body too large"},
+        503: {"description": "No promoted model or no online store yet"},
+    },
+)
