@@ -63,9 +63,7 @@ route = AsgiRoute(
     ),
     openapi_extra={
         "requestBody": {
-            "content": {
-                "application/json": {"example": TransactionIn.model_config["json_schema_extra"]["examples"][0]}
-            }
+            "content": {"application/json": {"example": TransactionIn.model_config["json_schema_extra"]["examples"][0]}}
         }
     },
     responses={

@@ -1,6 +1,7 @@
 """Training, evaluation, registry and promotion, end to end through Dagster on a small simulated bank."""
 
 import json
+import math
 import os
 import threading
 from datetime import date
@@ -149,6 +150,19 @@ def test_portable_scorer_equals_spark_transform(spark, bank, tmp_path, candidate
     worst = max(abs(scorer.probability([r[n] for n in FEATURE_NAMES]) - r["probability"]) for r in rows)
     assert worst <= 1e-9
     assert len({round(r["probability"], 6) for r in rows}) > 20  # a model that says something
+
+    # The reasons' contributions add up to the score: bias + sum(contributions) is the margin.
+    bias = (
+        scorer.intercept
+        if candidate_name.startswith("lr")
+        else sum(w * t[0][4] for w, t in zip(scorer.weights, scorer.trees, strict=True))
+    )
+    scale = 1.0 if candidate_name.startswith("lr") else 2.0
+    for r in rows[:500]:
+        x = [r[n] for n in FEATURE_NAMES]
+        probability, contributions = scorer.explain(x)
+        assert probability == scorer.probability(x)
+        assert math.isclose(probability, 1 / (1 + math.exp(-scale * (bias + sum(contributions)))), abs_tol=1e-12)
 
 
 def test_explicit_training_window_from_run_config():
