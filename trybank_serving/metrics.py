@@ -1,5 +1,6 @@
 """Prometheus metrics: requests and latency per route, scores and decisions."""
 
+import functools
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -25,6 +26,22 @@ DECISIONS = Counter(
 INGESTED = Counter("trybank_ingested_transactions", "Transactions written to bronze", registry=registry)
 
 
+# Labelled children cached: prometheus-client's ``labels()`` validates and locks on every call.
+@functools.cache
+def decision_counter(decision: str, model_version: str) -> Counter:
+    return DECISIONS.labels(decision, model_version)
+
+
+@functools.cache
+def _route_latency(route: str) -> Histogram:
+    return LATENCY.labels(route)
+
+
+@functools.cache
+def _route_requests(route: str, method: str, status: int) -> Counter:
+    return REQUESTS.labels(route, method, str(status))
+
+
 class MetricsMiddleware:
     """Plain ASGI middleware (cheaper than BaseHTTPMiddleware on the hot path)."""
 
@@ -48,5 +65,5 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            LATENCY.labels(path).observe(time.perf_counter() - started)
-            REQUESTS.labels(path, scope["method"], str(status["code"])).inc()
+            _route_latency(path).observe(time.perf_counter() - started)
+            _route_requests(path, scope["method"], status["code"]).inc()

@@ -1,9 +1,9 @@
 """Every prediction, appended to ``predictions/date=D/`` in batches.
 
-Rows are buffered and flushed by a background thread when the buffer is full, every few seconds,
-and on shutdown;
-each flush writes a new file under a temporary name and renames it, so readers never see half
-a batch.
+Rows are buffered as they come (datetimes, UUIDs and the validated request model included) and
+encoded and written by a background thread when the buffer is full, every few seconds, and on
+shutdown; each flush writes a new file under a temporary name and renames it, so readers never see
+half a batch.
 """
 
 import os
@@ -13,6 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import orjson
+
+# One row per line; pydantic models (the request) become their fields' dict; UTC times end in Z.
+_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
 
 
 class PredictionLog:
@@ -49,14 +52,14 @@ class PredictionLog:
                 rows, self._rows = self._rows, []
             by_day: dict[str, list[dict]] = defaultdict(list)
             for row in rows:
-                by_day[row["event_time"][:10]].append(row)
+                by_day[row["event_time"].date().isoformat()].append(row)
             for day, day_rows in by_day.items():
                 folder = self.root / f"date={day}"
                 folder.mkdir(parents=True, exist_ok=True)
                 name = f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
                 tmp = folder / f".{name}.tmp"
                 with open(tmp, "wb") as fh:
-                    fh.write(b"".join(orjson.dumps(r) + b"\n" for r in day_rows))
+                    fh.write(b"".join(orjson.dumps(r, default=dict, option=_OPTIONS) for r in day_rows))
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, folder / name)

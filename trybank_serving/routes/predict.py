@@ -8,7 +8,7 @@ from starlette.types import Receive, Scope, Send
 
 from trybank_serving.asgi_route import AsgiRoute, read_body, send_json
 from trybank_serving.deps import check_api_key, parse_body
-from trybank_serving.metrics import DECISIONS, SCORES
+from trybank_serving.metrics import SCORES, decision_counter
 from trybank_serving.online_features import event_of
 from trybank_serving.schemas import PredictResponse, TransactionIn
 from trybank_serving.state import ServingState
@@ -36,16 +36,10 @@ async def predict(scope: Scope, receive: Receive, send: Send) -> None:
         "reasons": reasons,
     }
     state.predictions.append(
-        {
-            **answer,
-            "event_time": tx.event_time.isoformat().replace("+00:00", "Z"),
-            "request": tx.model_dump(mode="json"),
-            "features": features,
-            "predicted_at": datetime.now(UTC).isoformat(),
-        }
+        {**answer, "event_time": tx.event_time, "request": tx, "features": features, "predicted_at": datetime.now(UTC)}
     )
     SCORES.observe(probability)
-    DECISIONS.labels(decision, model.version).inc()
+    decision_counter(decision, model.version).inc()
     await send_json(send, orjson.dumps(answer))
 
 
