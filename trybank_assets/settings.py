@@ -42,6 +42,13 @@ class TrybankSettings(BaseSettings):
     api_max_body_bytes: int = Field(default=1_000_000, ge=1024)
     api_max_batch: int = Field(default=1000, ge=1)
     api_max_future_seconds: int = Field(default=300, ge=0, description="How far ahead of the clock event_time may be.")
+    api_opentelemetry: bool = Field(
+        default=False,
+        description=(
+            "FastAPI's OpenTelemetry bridge (traces, metrics, logs to configured OTel providers); off by "
+            "default, the API exports Prometheus metrics on /metrics."
+        ),
+    )
     model_poll_seconds: float = Field(default=1.0, gt=0, description="How often serving checks models/.../current.")
     # Small batches: encoding one holds the GIL, and 1,000 rows at a time showed up at the p99.
     prediction_flush_rows: int = Field(default=200, ge=1)

@@ -31,6 +31,7 @@ def create_app(settings: TrybankSettings | None = None) -> FastAPI:
         ),
         version="1",
         lifespan=lifespan,
+        telemetry={signal: settings.api_opentelemetry for signal in ("tracing", "metrics", "logs")},
         # The hot path is matched first and directly: each included router costs ~10 µs per request.
         routes=[predict.route],
     )

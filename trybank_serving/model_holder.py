@@ -5,6 +5,7 @@ a model under a request in flight; the swap itself is one reference assignment.
 """
 
 import json
+import operator
 import os
 import threading
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ from pathlib import Path
 from trybank_assets.features import FEATURE_NAMES, FEATURES
 from trybank_assets.model.scorer import Scorer, load_scorer
 
-_DESCRIPTIONS = {f.name: f.description for f in FEATURES}
+_DESCRIPTIONS = tuple(f.description for f in FEATURES)
+_feature_vector = operator.itemgetter(*FEATURE_NAMES)
 
 
 @dataclass(frozen=True)
@@ -27,14 +29,15 @@ class LoadedModel:
 
     def score(self, features: dict[str, float], top: int = 3) -> tuple[float, list[dict]]:
         """Probability, and the ``top`` features that pushed it up most, in words."""
-        probability, contributions = self.scorer.explain([features[name] for name in FEATURE_NAMES])
-        ranked = sorted(range(len(FEATURE_NAMES)), key=lambda i: (-contributions[i], i))[:top]
+        probability, contributions = self.scorer.explain(_feature_vector(features))
+        # A reverse sort is still stable: equal contributions keep feature order.
+        ranked = sorted(range(len(contributions)), key=contributions.__getitem__, reverse=True)[:top]
         reasons = [
             {
                 "feature": FEATURE_NAMES[i],
                 "value": features[FEATURE_NAMES[i]],
                 "contribution": contributions[i],
-                "description": _DESCRIPTIONS[FEATURE_NAMES[i]],
+                "description": _DESCRIPTIONS[i],
             }
             for i in ranked
         ]

@@ -8,7 +8,7 @@ formulas with Python numbers.
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from trybank_assets.features import (
     CUSTOMER_WINDOWS,
@@ -23,29 +23,28 @@ from trybank_assets.features import (
 from trybank_assets.online_store import OnlineSnapshot
 
 _OPS = PythonFeatureOps()
+_CUSTOMER_RAW_KEYS = tuple((w, f"customer_count_{w}", f"customer_cents_{w}") for w in CUSTOMER_WINDOWS)
+_TERMINAL_RAW_KEYS = tuple((w, f"terminal_count_{w}", f"terminal_fraud_{w}") for w in TERMINAL_WINDOWS)
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     customer_id: str
     terminal_id: str
     event_us: int
     amount_cents: int
     international: int
-
-    @property
-    def day(self) -> int:
-        """UTC day as a date ordinal (0001-01-01 is 1; the epoch is 719163)."""
-        return self.event_us // MICROS_PER_DAY + 719_163
+    day: int  # UTC day as a date ordinal (0001-01-01 is 1; the epoch is 719163)
 
 
 def event_of(tx) -> Event:
+    event_us = tx.event_us
     return Event(
-        customer_id=tx.customer_id,
-        terminal_id=tx.terminal_id,
-        event_us=tx.event_us,
-        amount_cents=tx.amount_cents,
-        international=is_international(tx.merchant_country, tx.customer_country),
+        tx.customer_id,
+        tx.terminal_id,
+        event_us,
+        tx.amount_cents,
+        is_international(tx.merchant_country, tx.customer_country),
+        event_us // MICROS_PER_DAY + 719_163,
     )
 
 
@@ -148,9 +147,11 @@ class OnlineFeatures:
     def raw_inputs(self, event: Event, stream: IntradayStream) -> dict:
         """The exact raw inputs of ``features.derive_features`` for ``event``."""
         day, now = event.day, event.event_us
-        prior_counts, prior_cents, sq, international, previous = self._customer_prior(event.customer_id, day)
-        counts, cents = dict(prior_counts), dict(prior_cents)
-        for e in stream.customer_events(event.customer_id):
+        counts, cents, sq, international, previous = self._customer_prior(event.customer_id, day)
+        events = stream.customer_events(event.customer_id)
+        if events:
+            counts, cents = dict(counts), dict(cents)
+        for e in events:
             back = day - e.day
             if e.event_us < now and 0 <= back <= LOOKBACK_DAYS and e.day > self._as_of:
                 for w in CUSTOMER_WINDOWS:
@@ -161,22 +162,24 @@ class OnlineFeatures:
                 international += e.international
                 previous = e.event_us if previous is None else max(previous, e.event_us)
         raw = {"amount_cents": event.amount_cents, "event_us": now}
-        for w in CUSTOMER_WINDOWS:
-            raw[f"customer_count_{w}"] = counts[w]
-            raw[f"customer_cents_{w}"] = cents[w]
+        for w, count_key, cents_key in _CUSTOMER_RAW_KEYS:
+            raw[count_key] = counts[w]
+            raw[cents_key] = cents[w]
         raw["customer_cents_sq_30"] = sq
         raw["customer_international_30"] = international
         raw["customer_previous_us"] = previous
 
-        prior_terminal_counts, frauds = self._terminal_prior(event.terminal_id, day)
-        terminal_counts = dict(prior_terminal_counts)
-        for d, n in stream.terminal_counts(event.terminal_id).items():
-            for w in TERMINAL_WINDOWS:
-                if d > self._as_of and LABEL_DELAY_DAYS < day - d <= LABEL_DELAY_DAYS + w:
-                    terminal_counts[w] += n
-        for w in TERMINAL_WINDOWS:
-            raw[f"terminal_count_{w}"] = terminal_counts[w]
-            raw[f"terminal_fraud_{w}"] = frauds[w]
+        terminal_counts, frauds = self._terminal_prior(event.terminal_id, day)
+        stream_counts = stream.terminal_counts(event.terminal_id)
+        if stream_counts:
+            terminal_counts = dict(terminal_counts)
+            for d, n in stream_counts.items():
+                for w in TERMINAL_WINDOWS:
+                    if d > self._as_of and LABEL_DELAY_DAYS < day - d <= LABEL_DELAY_DAYS + w:
+                        terminal_counts[w] += n
+        for w, count_key, fraud_key in _TERMINAL_RAW_KEYS:
+            raw[count_key] = terminal_counts[w]
+            raw[fraud_key] = frauds[w]
         return raw
 
     def features(self, event: Event, stream: IntradayStream) -> dict[str, float]:

