@@ -10,12 +10,12 @@ import os
 import threading
 import uuid
 from collections import defaultdict
+from datetime import date
 from pathlib import Path
 
 import orjson
 
-# One row per line; a pydantic model (the request) is written as its fields (``vars``: the plain
-# dict pydantic keeps, ~3x cheaper than ``dict(model)``); UTC times end in Z.
+# One row per line, UTC times ending in Z.
 _OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
 
 
@@ -24,7 +24,7 @@ class PredictionLog:
         self.root = root
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
-        self._rows: list[dict] = []
+        self._lines: list[tuple[date, bytes]] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -35,10 +35,12 @@ class PredictionLog:
         self._thread.start()
 
     def append(self, row: dict) -> None:
-        """Buffer a row; encoding and writing happen on the flush thread, off the request path."""
+        """Encode a row (one C call: cheaper here than handing Python objects to another thread) and
+        buffer it under its ``event_time``'s UTC day; files are written on the flush thread."""
+        line = orjson.dumps(row, option=_OPTIONS)
         with self._lock:
-            self._rows.append(row)
-            if len(self._rows) >= self.flush_rows:
+            self._lines.append((row["event_time"].date(), line))
+            if len(self._lines) >= self.flush_rows:
                 self._wake.set()
 
     def _run(self) -> None:
@@ -50,21 +52,21 @@ class PredictionLog:
     def flush(self) -> int:
         with self._flush_lock:
             with self._lock:
-                rows, self._rows = self._rows, []
-            by_day: dict[str, list[dict]] = defaultdict(list)
-            for row in rows:
-                by_day[row["event_time"].date().isoformat()].append(row)
-            for day, day_rows in by_day.items():
-                folder = self.root / f"date={day}"
+                lines, self._lines = self._lines, []
+            by_day: dict[date, list[bytes]] = defaultdict(list)
+            for day, line in lines:
+                by_day[day].append(line)
+            for day, day_lines in by_day.items():
+                folder = self.root / f"date={day.isoformat()}"
                 folder.mkdir(parents=True, exist_ok=True)
                 name = f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
                 tmp = folder / f".{name}.tmp"
                 with open(tmp, "wb") as fh:
-                    fh.write(b"".join(orjson.dumps(r, default=vars, option=_OPTIONS) for r in day_rows))
+                    fh.write(b"".join(day_lines))
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, folder / name)
-            return len(rows)
+            return len(lines)
 
     def close(self) -> None:
         self._stop.set()

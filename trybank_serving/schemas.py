@@ -15,6 +15,7 @@ MAX_FUTURE = timedelta(seconds=get_settings().api_max_future_seconds)
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class TransactionIn(BaseModel):
@@ -73,7 +74,7 @@ class TransactionIn(BaseModel):
 
     @property
     def event_us(self) -> int:
-        return (self.event_time - _EPOCH) // timedelta(microseconds=1)
+        return (self.event_time - _EPOCH) // _MICROSECOND
 
     def bronze_record(self) -> dict:
         return {
