@@ -50,9 +50,11 @@ class TrybankSettings(BaseSettings):
         ),
     )
     model_poll_seconds: float = Field(default=1.0, gt=0, description="How often serving checks models/.../current.")
-    # Small batches: encoding one holds the GIL, and 1,000 rows at a time showed up at the p99.
-    prediction_flush_rows: int = Field(default=200, ge=1)
-    prediction_flush_seconds: float = Field(default=2.0, gt=0)
+    prediction_flush_rows: int = Field(default=1000, ge=1, description="Rows that wake the prediction-log writer.")
+    prediction_flush_seconds: float = Field(default=2.0, gt=0, description="Longest a prediction waits in memory.")
+    prediction_segment_seconds: float = Field(
+        default=60.0, gt=0, description="Age at which a prediction-log file is published (one file per minute)."
+    )
 
     @model_validator(mode="after")
     def _remote_or_master(self) -> "TrybankSettings":

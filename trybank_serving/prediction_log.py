@@ -1,30 +1,82 @@
-"""Every prediction, appended to ``predictions/date=D/`` in batches.
+"""Every prediction, appended to ``predictions/date=D/`` as JSON lines, in segments.
 
-Rows are buffered as they come (datetimes, UUIDs and the validated request model included) and
-encoded and written by a background thread when the buffer is full, every few seconds, and on
-shutdown; each flush writes a new file under a temporary name and renames it, so readers never see
-half a batch.
+A request encodes its row (one C call) and buffers it. A background thread appends the buffer to
+the day's open segment, a hidden ``.part-*.jsonl.tmp`` file, every ``flush_seconds`` or
+``flush_rows`` rows; a segment is published (fsync, then renamed to ``part-*.jsonl``) once it is
+``segment_seconds`` old and on shutdown. Readers (the ``prediction_log`` asset reads ``*.jsonl``)
+never see half a segment, and the lake gets a file per minute instead of one per batch.
+
+Lines already handed to the OS survive a killed process: the writer holds an exclusive ``flock``
+on its open segments, and at start any segment nobody holds is cut back to its last whole line
+and published.
 """
 
+import fcntl
+import logging
 import os
 import threading
+import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
+
+log = logging.getLogger("trybank_serving")
 
 # One row per line, UTC times ending in Z.
 _OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
 
 
+@dataclass
+class _Segment:
+    tmp: Path
+    file: BinaryIO
+    opened: float
+
+
+def _publish(file: BinaryIO, tmp: Path) -> Path:
+    """Make a segment visible: fsync it and drop the hidden ``.``/``.tmp`` of its name. Called with
+    the segment's ``flock`` held, so no other process publishes it at the same time."""
+    file.flush()
+    os.fsync(file.fileno())
+    final = tmp.with_name(tmp.name[1:].removesuffix(".tmp"))
+    os.replace(tmp, final)
+    return final
+
+
+def recover_abandoned(root: Path) -> list[Path]:
+    """Publish the segments of writers that died, cut back to their last whole line."""
+    recovered = []
+    for tmp in sorted(root.glob("date=*/.part-*.jsonl.tmp")):
+        try:
+            file = open(tmp, "rb+")  # noqa: SIM115 - closed in the finally below
+        except FileNotFoundError:
+            continue  # published meanwhile by its writer or another recovery
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not tmp.exists():
+                continue
+            file.truncate(file.read().rfind(b"\n") + 1)
+            recovered.append(_publish(file, tmp))
+        except BlockingIOError:
+            continue  # a live writer holds it
+        finally:
+            file.close()
+    return recovered
+
+
 class PredictionLog:
-    def __init__(self, root: Path, flush_rows: int, flush_seconds: float) -> None:
+    def __init__(self, root: Path, flush_rows: int, flush_seconds: float, segment_seconds: float) -> None:
         self.root = root
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self.segment_seconds = segment_seconds
         self._lines: list[tuple[date, bytes]] = []
+        self._segments: dict[date, _Segment] = {}
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -32,11 +84,14 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
 
     def start(self) -> None:
+        if self.root.is_dir():
+            for path in recover_abandoned(self.root):
+                log.warning("recovered the prediction-log segment of a stopped writer: %s", path)
         self._thread.start()
 
     def append(self, row: dict) -> None:
         """Encode a row (one C call: cheaper here than handing Python objects to another thread) and
-        buffer it under its ``event_time``'s UTC day; files are written on the flush thread."""
+        buffer it under its ``event_time``'s UTC day."""
         line = orjson.dumps(row, option=_OPTIONS)
         with self._lock:
             self._lines.append((row["event_time"].date(), line))
@@ -49,7 +104,9 @@ class PredictionLog:
             self._wake.clear()
             self.flush()
 
-    def flush(self) -> int:
+    def flush(self, publish_all: bool = False) -> int:
+        """Append the buffered rows to their days' segments; publish the segments that are old
+        enough (all of them with ``publish_all``). Returns the number of rows written."""
         with self._flush_lock:
             with self._lock:
                 lines, self._lines = self._lines, []
@@ -57,20 +114,29 @@ class PredictionLog:
             for day, line in lines:
                 by_day[day].append(line)
             for day, day_lines in by_day.items():
-                folder = self.root / f"date={day.isoformat()}"
-                folder.mkdir(parents=True, exist_ok=True)
-                name = f"part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl"
-                tmp = folder / f".{name}.tmp"
-                with open(tmp, "wb") as fh:
-                    fh.write(b"".join(day_lines))
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, folder / name)
+                segment = self._segments.get(day) or self._open(day)
+                segment.file.writelines(day_lines)
+                segment.file.flush()
+            now = time.monotonic()
+            for day, segment in list(self._segments.items()):
+                if publish_all or now - segment.opened >= self.segment_seconds:
+                    _publish(segment.file, segment.tmp)
+                    segment.file.close()
+                    del self._segments[day]
             return len(lines)
+
+    def _open(self, day: date) -> _Segment:
+        folder = self.root / f"date={day.isoformat()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl.tmp"
+        file = open(tmp, "xb")  # noqa: SIM115 - stays open across flushes until published
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._segments[day] = segment = _Segment(tmp, file, time.monotonic())
+        return segment
 
     def close(self) -> None:
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
-        self.flush()
+        self.flush(publish_all=True)

@@ -27,7 +27,10 @@ class ServingState:
         self.stream = IntradayStream()
         self.bronze = BronzeAppender(self.lake)
         self.predictions = PredictionLog(
-            self.lake.predictions, settings.prediction_flush_rows, settings.prediction_flush_seconds
+            self.lake.predictions,
+            settings.prediction_flush_rows,
+            settings.prediction_flush_seconds,
+            settings.prediction_segment_seconds,
         )
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="model-and-store-watcher", daemon=True)
