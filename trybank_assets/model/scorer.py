@@ -62,28 +62,28 @@ class TreeEnsembleScorer:
 
 
 def _compile_explainer(trees: tuple[tuple[Node, ...], ...], weights: tuple[float, ...], n_features: int):
-    """The ensemble as one generated Python function of nested ifs, each leaf adding its
-    precomputed weighted value and path contributions: about three times faster than walking the node arrays, and
-    bit-identical to that walk because it does the same float additions in the same order."""
+    """The ensemble as one generated Python function of nested ifs: each branch adds its weighted
+    change of node value to its feature's contribution and each leaf its weighted value to the
+    margin. About three times faster than walking the node arrays, and bit-identical to that walk:
+    the same float additions in the same order."""
     lines = [
         "def explain(x):",
         f"    {', '.join(f'x{i}' for i in range(n_features))}, = x",
         f"    m = {' = '.join(f'c{i}' for i in range(n_features))} = 0.0",
     ]
 
-    def emit(nodes: tuple[Node, ...], weight: float, index: int, path: list[str], indent: str) -> None:
+    def emit(nodes: tuple[Node, ...], weight: float, index: int, indent: str) -> None:
         feature, threshold, left, right, value = nodes[index]
         if feature < 0:
-            lines.extend(f"{indent}{add}" for add in path)
             lines.append(f"{indent}m += {_literal(weight * value)}")
             return
         for child, test in ((left, f"if x{feature} <= {_literal(threshold)}:"), (right, "else:")):
-            step = f"c{feature} += {_literal(weight * (nodes[child][4] - value))}"
             lines.append(indent + test)
-            emit(nodes, weight, child, [*path, step], indent + "    ")
+            lines.append(f"{indent}    c{feature} += {_literal(weight * (nodes[child][4] - value))}")
+            emit(nodes, weight, child, indent + "    ")
 
     for nodes, weight in zip(trees, weights, strict=True):
-        emit(nodes, weight, 0, [], "    ")
+        emit(nodes, weight, 0, "    ")
     lines.append(f"    return m, [{', '.join(f'c{i}' for i in range(n_features))}]")
     namespace: dict = {}
     exec(compile("\n".join(lines), "<tree-ensemble>", "exec"), namespace)
