@@ -115,7 +115,7 @@ class PredictionLog:
                 by_day[day].append(line)
             for day, day_lines in by_day.items():
                 segment = self._segments.get(day) or self._open(day)
-                segment.file.writelines(day_lines)
+                segment.file.write(b"".join(day_lines))  # one write: one GIL release, not one per line
                 segment.file.flush()
             now = time.monotonic()
             for day, segment in list(self._segments.items()):
