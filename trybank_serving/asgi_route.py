@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 class AsgiRoute(APIRoute):
     def __init__(self, path: str, app: ASGIApp, *, body: type[BaseModel], **kwargs) -> None:
-        async def documented(transaction: body) -> None:  # the OpenAPI operation only; never called
+        async def documented(payload: body) -> None:  # the OpenAPI operation only; never called
             raise NotImplementedError
 
         super().__init__(path, documented, **kwargs)
@@ -43,12 +43,12 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def send_json(send: Send, body: bytes, status_code: int = 200) -> None:
-    """Send an already encoded JSON body."""
+async def send_json(send: Send, body: bytes) -> None:
+    """Send an already encoded JSON body with status 200."""
     await send(
         {
             "type": "http.response.start",
-            "status": status_code,
+            "status": 200,
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )

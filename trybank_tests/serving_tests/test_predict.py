@@ -47,6 +47,20 @@ def test_ops_endpoints(client):
     assert {"/transactions", "/predict", "/health", "/ready", "/model", "/metrics"} <= set(docs["paths"])
 
 
+def test_predict_refuses_like_every_other_route(client):
+    """/predict is served below FastAPI's request handling; its errors must still be the app's."""
+    bad = client.post("/predict", json=transaction(amount=-3))
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "amount"]
+    assert (
+        client.post("/predict", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 422
+    )
+    assert client.post("/predict", json=transaction(), headers={"X-API-Key": "wrong"}).status_code == 401
+    huge = b'{"customer_id": "' + b"x" * 1_100_000 + b'"}'
+    assert client.post("/predict", content=huge, headers={"Content-Type": "application/json"}).status_code == 413
+    assert client.get("/predict").status_code == 405
+    assert client.get("/predict").headers["allow"] == "POST"
+
+
 def test_not_ready_without_a_model(empty_client):
     assert empty_client.get("/ready").status_code == 503
     assert empty_client.post("/predict", json=transaction()).status_code == 503
