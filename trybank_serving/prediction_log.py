@@ -11,6 +11,7 @@ on its open segments, and at start any segment nobody holds is cut back to its l
 and published.
 """
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -102,7 +103,10 @@ class PredictionLog:
         while not self._stop.is_set():
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # the writer must outlive a bad flush; the next one tries again
+                log.exception("prediction-log flush failed")
 
     def flush(self, publish_all: bool = False) -> int:
         """Append the buffered rows to their days' segments; publish the segments that are old
@@ -113,17 +117,41 @@ class PredictionLog:
             by_day: dict[date, list[bytes]] = defaultdict(list)
             for day, line in lines:
                 by_day[day].append(line)
+            unwritten: list[tuple[date, bytes]] = []
             for day, day_lines in by_day.items():
-                segment = self._segments.get(day) or self._open(day)
-                segment.file.write(b"".join(day_lines))  # one write: one GIL release, not one per line
-                segment.file.flush()
+                try:
+                    self._write(day, b"".join(day_lines))  # one write: one GIL release, not one per line
+                except OSError:
+                    log.exception(
+                        "could not write %d predictions of %s; retrying at the next flush", len(day_lines), day
+                    )
+                    unwritten.extend((day, line) for line in day_lines)
+            if unwritten:
+                with self._lock:
+                    self._lines[:0] = unwritten
             now = time.monotonic()
             for day, segment in list(self._segments.items()):
                 if publish_all or now - segment.opened >= self.segment_seconds:
                     _publish(segment.file, segment.tmp)
                     segment.file.close()
                     del self._segments[day]
-            return len(lines)
+            return len(lines) - len(unwritten)
+
+    def _write(self, day: date, data: bytes) -> None:
+        segment = self._segments.get(day) or self._open(day)
+        size = segment.file.tell()
+        try:
+            segment.file.write(data)
+            segment.file.flush()
+        except OSError:
+            # Cut the segment back to whole lines and publish it; the rows go to a new segment later.
+            del self._segments[day]
+            with contextlib.suppress(OSError):
+                segment.file.close()
+            with contextlib.suppress(OSError):
+                os.truncate(segment.tmp, size)
+                recover_abandoned(segment.tmp.parent.parent)
+            raise
 
     def _open(self, day: date) -> _Segment:
         folder = self.root / f"date={day.isoformat()}"

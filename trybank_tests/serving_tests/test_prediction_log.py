@@ -74,3 +74,17 @@ def test_a_killed_writers_lines_are_recovered_whole(tmp_path):
     log.close()
     assert [r["i"] for r in rows_in(tmp_path)] == list(range(40))
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_rows_that_cannot_be_written_are_kept_for_the_next_flush(tmp_path):
+    log = PredictionLog(tmp_path, flush_rows=10_000, flush_seconds=3600, segment_seconds=3600)
+    log.start()
+    (tmp_path / "date=2026-03-16").write_text("a file where the day's folder should be")
+    for i in range(5):
+        log.append({"event_time": EVENT_TIME, "i": i})
+    assert log.flush() == 0  # mkdir fails: nothing written, nothing dropped
+    (tmp_path / "date=2026-03-16").unlink()
+    log.append({"event_time": EVENT_TIME, "i": 5})
+    assert log.flush() == 6
+    log.close()
+    assert [r["i"] for r in rows_in(tmp_path)] == list(range(6))
