@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from trybank_assets.settings import TrybankSettings, get_settings
+from trybank_serving.asgi_route import FastPathApp
 from trybank_serving.metrics import MetricsMiddleware
 from trybank_serving.routes import ingest, ops, predict
 from trybank_serving.state import ServingState
@@ -23,7 +24,7 @@ def create_app(settings: TrybankSettings | None = None) -> FastAPI:
         finally:
             state.close()  # flushes the prediction log
 
-    app = FastAPI(
+    app = FastPathApp(
         title="TryBank fraud scoring",
         description=(
             "Ingest card transactions and score them in real time with the promoted fraud model. "
@@ -32,8 +33,9 @@ def create_app(settings: TrybankSettings | None = None) -> FastAPI:
         version="1",
         lifespan=lifespan,
         telemetry={signal: settings.api_opentelemetry for signal in ("tracing", "metrics", "logs")},
-        # The hot path is matched first and directly: each included router costs ~10 µs per request.
-        routes=[predict.route],
+        fast_routes=[predict.route],
+        middleware=MetricsMiddleware,
+        fast_path=not settings.api_opentelemetry,
     )
     app.include_router(ingest.router)
     app.include_router(ops.router)

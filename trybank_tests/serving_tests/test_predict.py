@@ -9,6 +9,7 @@ from trybank_assets.features import FEATURE_NAMES
 from trybank_assets.lib.spark_tables import read_days
 from trybank_assets.model import registry
 from trybank_assets.model.training import probabilities
+from trybank_serving import metrics
 from trybank_serving.app import create_app
 from trybank_tests.serving_tests.conftest import HEADERS, serving_settings, transaction
 
@@ -59,6 +60,39 @@ def test_predict_refuses_like_every_other_route(client):
     assert client.post("/predict", content=huge, headers={"Content-Type": "application/json"}).status_code == 413
     assert client.get("/predict").status_code == 405
     assert client.get("/predict").headers["allow"] == "POST"
+
+
+def test_fast_path_answers_exactly_as_the_full_stack(serving_lake):
+    """With OpenTelemetry on, /predict takes Starlette's whole middleware stack; off (the default), it
+    is served ahead of it. Both must give the same statuses, bodies and metrics."""
+    tx = transaction()
+    requests = [
+        {"json": tx},
+        {"json": transaction(amount=-3)},
+        {"json": transaction(event_time="2026-03-16T10:00:00")},
+        {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+        {"json": tx, "headers": {"X-API-Key": "wrong"}},
+        {"content": b'{"customer_id": "' + b"x" * 1_100_000 + b'"}', "headers": {"Content-Type": "application/json"}},
+    ]
+    statuses = ("200", "401", "413", "422")
+
+    def counted() -> list[float]:
+        labels = {"route": "/predict", "method": "POST"}
+        return [
+            metrics.registry.get_sample_value("trybank_http_requests_total", labels | {"status": s}) or 0
+            for s in statuses
+        ]
+
+    answers = {}
+    for traced in (False, True):
+        with TestClient(create_app(serving_settings(serving_lake, api_opentelemetry=traced)), headers=HEADERS) as c:
+            assert bool(c.app.fast_routes) is not traced
+            before = counted()
+            responses = [c.post("/predict", **r) for r in requests]
+            assert [n - b for n, b in zip(counted(), before, strict=True)] == [1, 1, 1, 3]
+        answers[traced] = [(r.status_code, r.headers["content-type"], r.content) for r in responses]
+        assert [r.status_code for r in responses] == [200, 422, 422, 422, 401, 413]
+    assert answers[False] == answers[True]
 
 
 def test_not_ready_without_a_model(empty_client):
