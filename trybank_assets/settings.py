@@ -46,7 +46,8 @@ class TrybankSettings(BaseSettings):
         default=False,
         description=(
             "FastAPI's OpenTelemetry bridge (traces, metrics, logs to configured OTel providers); off by "
-            "default, the API exports Prometheus metrics on /metrics."
+            "default, the API exports Prometheus metrics on /metrics. On, /predict leaves its fast path and "
+            "takes the full middleware stack so that it is traced."
         ),
     )
     model_poll_seconds: float = Field(default=1.0, gt=0, description="How often serving checks models/.../current.")
