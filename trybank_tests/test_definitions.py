@@ -21,7 +21,7 @@ EXPECTED_GRAPH = {
     "fraud_model": ("model", {"gold_transaction_features"}),
     "deployed_fraud_model": ("model", {"fraud_model"}),
     "online_customer_state": ("online", {"customer_daily_aggregates", "terminal_daily_aggregates"}),
-    "prediction_log": ("monitoring", set()),
+    "prediction_log": ("monitoring", {"fraud_model"}),
 }
 
 EXPECTED_CHECKS = {
@@ -34,6 +34,9 @@ EXPECTED_CHECKS = {
     ("gold_transaction_features", "features_finite"),
     ("gold_transaction_features", "history_complete"),
     ("deployed_fraud_model", "promotion_gate"),
+    ("prediction_log", "score_drift"),
+    ("prediction_log", "feature_drift"),
+    ("prediction_log", "decline_rate"),
 }
 RANGE_TAGS = {"dagster/asset_partition_range_start": "2026-03-01", "dagster/asset_partition_range_end": "2026-03-03"}
 

@@ -22,10 +22,10 @@ from pyspark.sql import functions as F
 
 from trybank_assets.assets.gold import GOLD_SCHEMA
 from trybank_assets.assets.silver import SILVER_SCHEMA
-from trybank_assets.features import FEATURES
+from trybank_assets.features import FEATURE_NAMES, FEATURES
 from trybank_assets.lake_layout import latest_day
 from trybank_assets.lib.spark_tables import read_days
-from trybank_assets.model import registry
+from trybank_assets.model import drift, registry
 from trybank_assets.model.evaluation import (
     average_precision,
     best_f1_threshold,
@@ -110,7 +110,8 @@ def _png_markdown(path: Path) -> str:
         "Spark MLlib fraud model: logistic regression and gradient-boosted trees are fitted on earlier "
         "training days, the better by average precision on the last training days is refitted and "
         "evaluated on a later test window after a label delay. Written to `models/fraud_model/<version>/` "
-        "with a Spark-free scorer.json, feature_spec.json, metrics.json and curves."
+        "with a Spark-free scorer.json, feature_spec.json, metrics.json, curves, and baseline.json (the "
+        "test window's score and feature distributions, which prediction monitoring compares with)."
     ),
 )
 def fraud_model(
@@ -169,6 +170,14 @@ def fraud_model(
     (staging / "scorer.json").write_text(json.dumps(export_scorer(session, model, staging / "spark_model")))
     (staging / "feature_spec.json").write_text(json.dumps(feature_spec(session, lake, window), indent=2))
     (staging / "metrics.json").write_text(json.dumps({"version": version, **metrics}, indent=2, default=str))
+    test_features = test.select(*FEATURE_NAMES).toArrow()
+    reference = drift.baseline(
+        test_scores["probability"],
+        {name: test_features.column(name).to_numpy() for name in FEATURE_NAMES},
+        threshold,
+        metrics["test_window"],
+    )
+    (staging / "baseline.json").write_text(json.dumps(reference))
     write_curves(
         {
             f"{a} (AP {by_algorithm[a]['average_precision']:.3f})": (s["probability"], s["label"])

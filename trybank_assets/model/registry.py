@@ -40,6 +40,12 @@ def read_metrics(registry: Path, version: str) -> dict:
     return json.loads((registry / version / "metrics.json").read_text())
 
 
+def read_baseline(registry: Path, version: str) -> dict | None:
+    """The version's test-window distributions (``model.drift``); None for versions trained without one."""
+    path = registry / version / "baseline.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def promote(registry: Path, version: str, reason: dict) -> str | None:
     """Point ``current`` at ``version`` atomically; returns the previous champion."""
     if not (registry / version / "scorer.json").is_file():

@@ -58,6 +58,7 @@ def test_training_writes_a_complete_version_with_honest_windows(bank):
         "metrics.json",
         "roc.png",
         "pr.png",
+        "baseline.json",
     }
     metrics = json.loads((folder / "metrics.json").read_text())
     for key in ("roc_auc", "average_precision", "card_precision_at_100", "recall_at_1pct_fpr", "threshold"):
@@ -71,6 +72,11 @@ def test_training_writes_a_complete_version_with_honest_windows(bank):
     assert [f["name"] for f in spec["features"]] == list(FEATURE_NAMES)
     assert all(f["available"] for f in spec["features"])
     assert not any(p.name.startswith(".staging") for p in root.iterdir())
+    reference = registry.read_baseline(root, version)
+    assert reference["window"] == metrics["test_window"] and reference["rows"] == metrics["test_rows"]
+    assert set(reference["series"]) == {"fraud_probability", *FEATURE_NAMES} - {"is_weekend"}
+    for name, bins in reference["series"].items():
+        assert len(bins["shares"]) == len(bins["edges"]) + 1 and sum(bins["shares"]) == pytest.approx(1.0), name
 
 
 def test_training_window_refuses_leakage():

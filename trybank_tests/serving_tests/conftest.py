@@ -1,7 +1,9 @@
+import json
 import socket
 import threading
 import time
 import uuid
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -9,6 +11,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
+from trybank_assets.resources.lake import LakeResource
 from trybank_assets.settings import TrybankSettings
 from trybank_serving.app import create_app
 
@@ -47,6 +50,21 @@ def transaction(**overrides) -> dict:
         "merchant_category": "grocery",
     }
     return tx | overrides
+
+
+def replay_day(client: TestClient, lake: LakeResource, day: date) -> dict[str, dict]:
+    """Each simulated transaction of ``day`` in time order: scored through /predict, then ingested
+    through /transactions, as the bank's switch would. Returns the answers by transaction_id."""
+    records = [json.loads(line) for line in lake.simulated_bronze_file(day).read_text().splitlines()]
+    records.sort(key=lambda r: (r["event_time"], r["transaction_id"]))
+    answers = {}
+    for record in records:
+        request = {k: v for k, v in record.items() if k not in ("is_fraud", "fraud_scenario")}
+        answer = client.post("/predict", json=request)
+        assert answer.status_code == 200, answer.text
+        answers[record["transaction_id"]] = answer.json()
+        assert client.post("/transactions", json=request).status_code == 201
+    return answers
 
 
 class LiveServer:

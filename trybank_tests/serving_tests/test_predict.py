@@ -11,7 +11,7 @@ from trybank_assets.model import registry
 from trybank_assets.model.training import probabilities
 from trybank_serving import metrics
 from trybank_serving.app import create_app
-from trybank_tests.serving_tests.conftest import HEADERS, serving_settings, transaction
+from trybank_tests.serving_tests.conftest import HEADERS, replay_day, serving_settings, transaction
 
 REPLAY_DAY = date(2026, 3, 16)
 
@@ -119,17 +119,9 @@ def test_serving_equals_gold_features_and_spark_scores(spark, trained_bank, serv
     spark_scores = {r["transaction_id"]: r["probability"] for r in probabilities(model, gold).collect()}
     gold_features = {r["transaction_id"]: {n: r[n] for n in FEATURE_NAMES} for r in gold.collect()}
 
-    records = [json.loads(line) for line in lake.simulated_bronze_file(REPLAY_DAY).read_text().splitlines()]
-    records.sort(key=lambda r: (r["event_time"], r["transaction_id"]))
-    assert len(records) == len(gold_features) > 300
-    served = {}
     with TestClient(create_app(serving_settings(serving_lake)), headers=HEADERS) as c:
-        for record in records:
-            request = {k: v for k, v in record.items() if k not in ("is_fraud", "fraud_scenario")}
-            answer = c.post("/predict", json=request)
-            assert answer.status_code == 200, answer.text
-            served[record["transaction_id"]] = answer.json()["fraud_probability"]
-            assert c.post("/transactions", json=request).status_code == 201
+        served = {t: answer["fraud_probability"] for t, answer in replay_day(c, lake, REPLAY_DAY).items()}
+    assert len(served) == len(gold_features) > 300
     logged = {
         row["transaction_id"]: row["features"]
         for f in (serving_lake / "predictions" / f"date={REPLAY_DAY}").glob("*.jsonl")
