@@ -1,4 +1,4 @@
-"""The code location: every asset, check, resource, job and schedule of the lakehouse."""
+"""The code location: every asset, check, resource, job, schedule and sensor of the lakehouse."""
 
 from dagster import Definitions, in_process_executor
 
@@ -9,8 +9,15 @@ from trybank_assets.assets.model import deployed_fraud_model, fraud_model
 from trybank_assets.assets.monitoring import prediction_log
 from trybank_assets.assets.online import online_customer_state
 from trybank_assets.assets.silver import silver_transactions
-from trybank_assets.jobs import daily_lakehouse_job, daily_lakehouse_schedule
+from trybank_assets.jobs import (
+    daily_lakehouse_job,
+    daily_lakehouse_schedule,
+    daily_monitoring_job,
+    daily_monitoring_schedule,
+    online_store_job,
+)
 from trybank_assets.resources import build_resources
+from trybank_assets.sensors import refresh_online_store
 from trybank_assets.settings import get_settings
 
 defs = Definitions(
@@ -26,8 +33,9 @@ defs = Definitions(
         prediction_log,
     ],
     resources=build_resources(get_settings()),
-    jobs=[daily_lakehouse_job],
-    schedules=[daily_lakehouse_schedule],
+    jobs=[daily_lakehouse_job, online_store_job, daily_monitoring_job],
+    schedules=[daily_lakehouse_schedule, daily_monitoring_schedule],
+    sensors=[refresh_online_store],
     # One process and so one JVM per run: a step per subprocess would start Spark (~7 s) per step.
     executor=in_process_executor,
 )

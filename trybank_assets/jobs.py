@@ -17,3 +17,20 @@ daily_lakehouse_job = define_asset_job(
 daily_lakehouse_schedule = build_schedule_from_partitioned_job(
     daily_lakehouse_job, hour_of_day=0, minute_of_hour=30, default_status=DefaultScheduleStatus.STOPPED
 )
+
+online_store_job = define_asset_job(
+    "online_store_job",
+    selection=AssetSelection.assets("online_customer_state"),
+    description="Rebuild the serving store from the latest daily aggregates; the API picks it up within a second.",
+)
+
+daily_monitoring_job = define_asset_job(
+    "daily_monitoring_job",
+    selection=AssetSelection.groups("monitoring"),
+    description="The API's predictions of one UTC day as a table, with drift checks against the model's test window.",
+)
+
+# Before the lakehouse job: yesterday's last prediction-log segment is published within a minute of midnight.
+daily_monitoring_schedule = build_schedule_from_partitioned_job(
+    daily_monitoring_job, hour_of_day=0, minute_of_hour=15, default_status=DefaultScheduleStatus.STOPPED
+)

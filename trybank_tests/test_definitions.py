@@ -1,12 +1,14 @@
 from datetime import date
 
-from dagster import AssetKey, materialize
+from dagster import AssetKey, Definitions, build_run_status_sensor_context, in_process_executor, materialize
 
 from trybank_assets.assets.gold import GOLD_SCHEMA
 from trybank_assets.definitions import defs
+from trybank_assets.jobs import daily_lakehouse_job, online_store_job
 from trybank_assets.lib.spark_tables import read_days
 from trybank_assets.resources.lake import LakeResource
-from trybank_tests.conftest import DAILY_ASSETS
+from trybank_assets.sensors import refresh_online_store
+from trybank_tests.conftest import DAILY_ASSETS, ONLINE_ASSETS
 
 # The asset graph as reviewed: a change to it must show up here.
 EXPECTED_GRAPH = {
@@ -59,7 +61,9 @@ def test_definitions_load_with_the_reviewed_graph():
         assert assets_def.backfill_policy is not None
         assert "dagster/column_schema" in assets_def.specs_by_key[assets_def.key].metadata
     assert defs.resolve_job_def("daily_lakehouse_job") is not None
-    assert defs.resolve_schedule_def("daily_lakehouse_job_schedule").default_status.value == "STOPPED"
+    for schedule in ("daily_lakehouse_job_schedule", "daily_monitoring_job_schedule"):
+        assert defs.resolve_schedule_def(schedule).default_status.value == "STOPPED"
+    assert defs.resolve_sensor_def("refresh_online_store").job_name == "online_store_job"
 
 
 def _gold_rows(spark, lake: LakeResource, days: list[date]) -> list[tuple]:
@@ -84,8 +88,28 @@ def test_range_materializes_in_one_run_and_a_rerun_gives_the_same_rows(spark, la
     dates = [date.fromisoformat(d) for d in days]
     before = _gold_rows(spark, lake, dates)
     assert len(before) == len({r[0] for r in before}) > 500
-    rerun = materialize(assets, resources=resources, partition_key="2026-03-02", instance=instance)
+    # The rerun goes through the daily job, as its schedule would, and its success asks for a new online store.
+    jobs = Definitions(
+        assets=[*DAILY_ASSETS, *ONLINE_ASSETS],
+        jobs=[daily_lakehouse_job, online_store_job],
+        resources=resources,
+        executor=in_process_executor,
+    )
+    daily_job = jobs.resolve_job_def("daily_lakehouse_job")
+    rerun = daily_job.execute_in_process(partition_key="2026-03-02", instance=instance)
     assert rerun.success
     assert _gold_rows(spark, lake, dates) == before
     mats = instance.get_latest_materialization_event(AssetKey("gold_transaction_features"))
     assert mats.dagster_event.partition == "2026-03-02"
+
+    request = refresh_online_store(
+        build_run_status_sensor_context(
+            sensor_name="refresh_online_store",
+            dagster_instance=instance,
+            dagster_run=rerun.dagster_run,
+            dagster_event=rerun.get_run_success_event(),
+        )
+    )
+    assert request.run_key == rerun.run_id
+    assert jobs.resolve_job_def("online_store_job").execute_in_process(instance=instance).success
+    assert lake.online_store.is_file()
