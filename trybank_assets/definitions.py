@@ -14,7 +14,9 @@ from trybank_assets.jobs import (
     daily_lakehouse_schedule,
     daily_monitoring_job,
     daily_monitoring_schedule,
+    model_job,
     online_store_job,
+    weekly_model_schedule,
 )
 from trybank_assets.resources import build_resources
 from trybank_assets.sensors import refresh_online_store
@@ -33,8 +35,8 @@ defs = Definitions(
         prediction_log,
     ],
     resources=build_resources(get_settings()),
-    jobs=[daily_lakehouse_job, online_store_job, daily_monitoring_job],
-    schedules=[daily_lakehouse_schedule, daily_monitoring_schedule],
+    jobs=[daily_lakehouse_job, online_store_job, daily_monitoring_job, model_job],
+    schedules=[daily_lakehouse_schedule, daily_monitoring_schedule, weekly_model_schedule],
     sensors=[refresh_online_store],
     # One process and so one JVM per run: a step per subprocess would start Spark (~7 s) per step.
     executor=in_process_executor,

@@ -1,6 +1,7 @@
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
+    ScheduleDefinition,
     build_schedule_from_partitioned_job,
     define_asset_job,
 )
@@ -33,4 +34,15 @@ daily_monitoring_job = define_asset_job(
 # Before the lakehouse job: yesterday's last prediction-log segment is published within a minute of midnight.
 daily_monitoring_schedule = build_schedule_from_partitioned_job(
     daily_monitoring_job, hour_of_day=0, minute_of_hour=15, default_status=DefaultScheduleStatus.STOPPED
+)
+
+model_job = define_asset_job(
+    "model_job",
+    selection=AssetSelection.assets("fraud_model", "deployed_fraud_model"),
+    description="Train on the latest gold window and promote the new version if it passes the promotion gate.",
+)
+
+# Weekly, Monday 02:00 UTC, after the Sunday partition is in gold.
+weekly_model_schedule = ScheduleDefinition(
+    job=model_job, cron_schedule="0 2 * * 1", execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED
 )

@@ -61,7 +61,7 @@ def test_definitions_load_with_the_reviewed_graph():
         assert assets_def.backfill_policy is not None
         assert "dagster/column_schema" in assets_def.specs_by_key[assets_def.key].metadata
     assert defs.resolve_job_def("daily_lakehouse_job") is not None
-    for schedule in ("daily_lakehouse_job_schedule", "daily_monitoring_job_schedule"):
+    for schedule in ("daily_lakehouse_job_schedule", "daily_monitoring_job_schedule", "model_job_schedule"):
         assert defs.resolve_schedule_def(schedule).default_status.value == "STOPPED"
     assert defs.resolve_sensor_def("refresh_online_store").job_name == "online_store_job"
 
