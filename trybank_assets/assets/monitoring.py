@@ -185,6 +185,8 @@ def decline_rate_band(baseline_rate: float, baseline_rows: int, n: int, ratio: f
 
 
 def drift_checks(groups: list[dict], config: PredictionMonitoringConfig) -> list[AssetCheckResult]:
+    """One result per check over every judged (day, model version); the metadata holds the worst
+    figure, which the UI plots across materializations."""
     judged = [g for g in groups if g["judged"]]
     unjudged = [
         f"{g['date']} {g['model_version']} ("
@@ -211,19 +213,41 @@ def drift_checks(groups: list[dict], config: PredictionMonitoringConfig) -> list
             )
     note = f"; not judged: {', '.join(unjudged)}" if unjudged else ""
 
-    def result(name: str, problems: list[str], ok: str) -> AssetCheckResult:
+    def result(name: str, problems: list[str], ok: str, **figures) -> AssetCheckResult:
         return AssetCheckResult(
             check_name=name,
             passed=not problems,
             severity=AssetCheckSeverity.WARN,
             description=("; ".join(problems) if problems else ok) + note,
-            metadata={"judged_groups": len(judged), "max_psi": config.max_psi},
+            metadata={"judged": len(judged), **figures},
         )
 
+    if not judged:
+        return [result(name, [], "no day with enough predictions of a model version") for name in _CHECKS]
+    worst_score = max(g["score_psi"] for g in judged)
+    worst_feature, worst_feature_psi = max(
+        ((name, v) for g in judged for name, v in g["feature_psi"].items()),
+        key=lambda item: item[1],
+        default=("none logged", 0.0),
+    )
+    rates = [g["decline_rate"] for g in judged]
+    limit = f"(limit {config.max_psi}) on {len(judged)} day(s) and model version(s)"
     return [
-        result("score_drift", scores, f"score PSI at most {config.max_psi} on {len(judged)} day(s)"),
-        result("feature_drift", features, f"every feature PSI at most {config.max_psi} on {len(judged)} day(s)"),
-        result("decline_rate", declines, f"decline rate within its band on {len(judged)} day(s)"),
+        result("score_drift", scores, f"score PSI {worst_score:.3f} {limit}", worst_score_psi=worst_score),
+        result(
+            "feature_drift",
+            features,
+            f"largest feature PSI {worst_feature_psi:.3f}, {worst_feature} {limit}",
+            worst_feature_psi=worst_feature_psi,
+            worst_feature=worst_feature,
+        ),
+        result(
+            "decline_rate",
+            declines,
+            f"decline rate {min(rates):.2%}..{max(rates):.2%}, within its band",
+            max_decline_rate=max(rates),
+            min_decline_rate=min(rates),
+        ),
     ]
 
 

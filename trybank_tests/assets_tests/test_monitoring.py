@@ -38,6 +38,7 @@ def test_a_replayed_day_raises_no_drift_and_a_skewed_one_names_the_feature(train
     assert all(c.passed for c in checks.values()), {n: c.description for n, c in checks.items()}
     metadata = calm.get_asset_materialization_events()[0].materialization.metadata
     assert 0.0 <= metadata["score_psi"].value < 0.25
+    assert checks["score_drift"].metadata["worst_score_psi"].value == metadata["score_psi"].value
 
     with TestClient(create_app(serving_settings(serving_lake)), headers=HEADERS) as client:
         same_big_purchase = {"event_time": "2026-03-17T19:30:00Z", "amount": 9000.0}
