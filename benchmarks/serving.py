@@ -4,8 +4,9 @@
 
 Needs a lake with a promoted model and an online store (README command 1 builds one); the app
 runs on a copy of it so the benchmark's predictions do not land in the real log. Both apps run
-under uvicorn (1 worker, uvloop, httptools) on 127.0.0.1 and get the same POST body; the load
-comes from wrk when installed, else from a bounded asyncio client. Writes
+under uvicorn (1 worker, uvloop, httptools) on 127.0.0.1 and get the same POST bodies: 2,000
+different transactions by the store's customers at its terminals, in turn. The load comes from
+wrk when installed, else from a bounded asyncio client. Writes
 benchmarks/results/serving.json: predict_rps, hello_rps, ratio_vs_hello, p50_ms and p99_ms at 4
 and 32 connections (medians over the repeats), and cold_start_s (process start to the first 200
 from /predict).
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -24,17 +26,43 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from trybank_assets.lake_layout import LakeLayout
+from trybank_assets.online_store import load_snapshot
 from trybank_assets.settings import get_settings
 from trybank_serving.schemas import TransactionIn
 
 RESULT = Path(__file__).parent / "results" / "serving.json"
 API_KEY = "benchmark-key"
-BODY = json.dumps(
-    TransactionIn.model_config["json_schema_extra"]["examples"][0] | {"event_time": "2026-11-24T12:00:00Z"}
-)
 HEADERS = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+TRANSACTIONS = 2_000
+
+
+def transactions(store: Path, count: int) -> list[str]:
+    """Request bodies of ``count`` different transactions by customers and at terminals of the online
+    store, so that /predict looks up features the way real traffic does, not one cached customer."""
+    snapshot = load_snapshot(store)
+    customers, terminals = sorted(snapshot.customers), sorted(snapshot.terminals)
+    rng = random.Random(7)
+    example = TransactionIn.model_config["json_schema_extra"]["examples"][0]
+    event_time = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return [
+        json.dumps(
+            example
+            | {
+                "transaction_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "event_time": event_time,
+                "customer_id": rng.choice(customers),
+                "terminal_id": rng.choice(terminals),
+                "amount": round(rng.lognormvariate(3.5, 1.0), 2) + 0.01,
+                "merchant_country": rng.choice(["NL", "NL", "NL", "DE", "US"]),
+            }
+        )
+        for _ in range(count)
+    ]
 
 
 def free_port() -> int:
@@ -43,8 +71,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def post(url: str) -> int:
-    request = urllib.request.Request(url, data=BODY.encode(), headers=HEADERS, method="POST")
+def post(url: str, body: str) -> int:
+    request = urllib.request.Request(url, data=body.encode(), headers=HEADERS, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status
@@ -52,7 +80,7 @@ def post(url: str) -> int:
         return exc.code
 
 
-def start(app: str, port: int, env: dict) -> tuple[subprocess.Popen, float]:
+def start(app: str, port: int, env: dict, body: str) -> tuple[subprocess.Popen, float]:
     """Start uvicorn; returns the process and the seconds until /predict first answered 200."""
     command = [
         sys.executable,
@@ -78,7 +106,7 @@ def start(app: str, port: int, env: dict) -> tuple[subprocess.Popen, float]:
     url = f"http://127.0.0.1:{port}/predict"
     while time.perf_counter() - started < 60:
         try:
-            if post(url) == 200:
+            if post(url, body) == 200:
                 return process, time.perf_counter() - started
         except OSError:
             pass
@@ -87,10 +115,14 @@ def start(app: str, port: int, env: dict) -> tuple[subprocess.Popen, float]:
     raise RuntimeError(f"{app} did not answer 200 on /predict within 60 s")
 
 
-def wrk(url: str, connections: int, seconds: int) -> dict:
+def wrk(url: str, connections: int, seconds: int, bodies: list[str]) -> dict:
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in HEADERS.items())
-    script.write_text(f'wrk.method = "POST"\nwrk.body = [[{BODY}]]\n{headers}')
+    table = ",\n".join(f"[[{b}]]" for b in bodies)
+    script.write_text(
+        f'wrk.method = "POST"\n{headers}local bodies = {{\n{table}\n}}\nlocal i = 0\n'
+        "request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
+    )
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -112,20 +144,25 @@ def wrk(url: str, connections: int, seconds: int) -> dict:
     }
 
 
-async def asyncio_load(port: int, connections: int, seconds: int) -> dict:
+async def asyncio_load(port: int, connections: int, seconds: int, bodies: list[str]) -> dict:
     """Keep-alive HTTP/1.1 clients on raw sockets: the fallback when wrk is not installed."""
-    request = (
-        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-API-Key: {API_KEY}\r\n"
-        f"Content-Length: {len(BODY)}\r\n\r\n{BODY}"
-    ).encode()
+    requests = [
+        (
+            f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"X-API-Key: {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+        for body in bodies
+    ]
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
-    async def client() -> None:
+    async def client(first: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        i = first
         while time.perf_counter() < deadline:
             sent = time.perf_counter()
-            writer.write(request)
+            writer.write(requests[i % len(requests)])
+            i += 1
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 200"):
                 raise RuntimeError(head.decode(errors="replace"))
@@ -135,7 +172,7 @@ async def asyncio_load(port: int, connections: int, seconds: int) -> dict:
         writer.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(connections)))
+    await asyncio.gather(*(client(c * len(requests) // connections) for c in range(connections)))
     latencies.sort()
     return {
         "rps": len(latencies) / (time.perf_counter() - started),
@@ -144,10 +181,10 @@ async def asyncio_load(port: int, connections: int, seconds: int) -> dict:
     }
 
 
-def measure(port: int, connections: int, seconds: int) -> dict:
+def measure(port: int, connections: int, seconds: int, bodies: list[str]) -> dict:
     if shutil.which("wrk"):
-        return wrk(f"http://127.0.0.1:{port}/predict", connections, seconds)
-    return asyncio.run(asyncio_load(port, connections, seconds))
+        return wrk(f"http://127.0.0.1:{port}/predict", connections, seconds, bodies)
+    return asyncio.run(asyncio_load(port, connections, seconds, bodies))
 
 
 def main() -> None:
@@ -163,6 +200,7 @@ def main() -> None:
         copy = Path(tmp) / "data_lake"
         for part in ("models", "online"):
             shutil.copytree(lake / part, copy / part, symlinks=True)
+        bodies = transactions(LakeLayout(copy).online_store, TRANSACTIONS)
         env = {
             **os.environ,
             "TRYBANK_LAKE_ROOT": str(copy),
@@ -172,26 +210,27 @@ def main() -> None:
         colds, results = [], {}
         for name, app in (("predict", "trybank_serving.app:app"), ("hello", "hello_app:app")):
             port = free_port()
-            process, cold = start(app, port, env)
+            process, cold = start(app, port, env, bodies[0])
             if name == "predict":
                 colds.append(cold)
             try:
-                measure(port, 32, 2)  # warm-up
+                measure(port, 32, 2, bodies)  # warm-up
                 for connections in (4, 32):
-                    runs = [measure(port, connections, args.seconds) for _ in range(args.repeats)]
+                    runs = [measure(port, connections, args.seconds, bodies) for _ in range(args.repeats)]
                     results[(name, connections)] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
                     results[(name, connections)]["runs_rps"] = [round(r["rps"]) for r in runs]
             finally:
                 process.terminate()
                 process.wait(timeout=30)
         for _ in range(args.repeats - 1):  # more cold starts for a median
-            process, cold = start("trybank_serving.app:app", free_port(), env)
+            process, cold = start("trybank_serving.app:app", free_port(), env, bodies[0])
             colds.append(cold)
             process.terminate()
             process.wait(timeout=30)
 
     out = {
         "load_generator": "wrk" if shutil.which("wrk") else "asyncio",
+        "transactions": TRANSACTIONS,
         "seconds": args.seconds,
         "repeats": args.repeats,
         "cold_start_s": round(statistics.median(colds), 3),
