@@ -8,16 +8,19 @@ under uvicorn (1 worker, uvloop, httptools) on 127.0.0.1 and get the same POST b
 different transactions by the store's customers at its terminals, in turn. The load comes from
 wrk when installed, else from a bounded asyncio client. Writes
 benchmarks/results/serving.json: predict_rps, hello_rps, ratio_vs_hello, p50_ms and p99_ms at 4
-and 32 connections (medians over the repeats), and cold_start_s (process start to the first 200
-from /predict).
+and 32 connections (medians over the repeats), cold_start_s (process start to the first 200
+from /predict), and under ``ingest`` the same figures for POST /transactions of transactions never
+sent before, with the count of accepted transactions against the lines found in bronze.
 """
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
 import re
+import secrets
 import shutil
 import socket
 import statistics
@@ -27,6 +30,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,6 +67,16 @@ def transactions(store: Path, count: int) -> list[str]:
         )
         for _ in range(count)
     ]
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the clients send: ``bodies`` in turn to ``path``. With ``unique_ids`` each body holds a
+    ``%s`` that becomes a transaction_id never sent before, so every /transactions is a new write."""
+
+    path: str
+    bodies: list[str]
+    unique_ids: bool = False
 
 
 def free_port() -> int:
@@ -115,14 +129,21 @@ def start(app: str, port: int, env: dict, body: str) -> tuple[subprocess.Popen, 
     raise RuntimeError(f"{app} did not answer 200 on /predict within 60 s")
 
 
-def wrk(url: str, connections: int, seconds: int, bodies: list[str]) -> dict:
+def wrk(port: int, connections: int, seconds: int, load: Load) -> dict:
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in HEADERS.items())
-    table = ",\n".join(f"[[{b}]]" for b in bodies)
-    script.write_text(
-        f'wrk.method = "POST"\n{headers}local bodies = {{\n{table}\n}}\nlocal i = 0\n'
-        "request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
+    table = ",\n".join(f"[[{b}]]" for b in load.bodies)
+    fresh_id = (
+        f'  n = n + 1\n  body = string.format(body, string.format("{secrets.token_hex(4)}-0000-4000-8000-%012d", n))\n'
+        if load.unique_ids
+        else ""
     )
+    script.write_text(
+        f'wrk.method = "POST"\n{headers}local bodies = {{\n{table}\n}}\nlocal i, n = 0, 0\n'
+        f"request = function()\n  i = i % #bodies + 1\n  local body = bodies[i]\n{fresh_id}"
+        f'  return wrk.format(nil, "{load.path}", nil, body)\nend\n'
+    )
+    url = f"http://127.0.0.1:{port}{load.path}"
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -141,30 +162,34 @@ def wrk(url: str, connections: int, seconds: int, bodies: list[str]) -> dict:
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50_ms": millis("50%"),
         "p99_ms": millis("99%"),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
     }
 
 
-async def asyncio_load(port: int, connections: int, seconds: int, bodies: list[str]) -> dict:
+async def asyncio_load(port: int, connections: int, seconds: int, load: Load) -> dict:
     """Keep-alive HTTP/1.1 clients on raw sockets: the fallback when wrk is not installed."""
-    requests = [
-        (
-            f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"X-API-Key: {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n{body}"
-        ).encode()
-        for body in bodies
-    ]
+    prefix, sent_ids = secrets.token_hex(4), itertools.count(1)
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
+
+    def request(i: int) -> bytes:
+        body = load.bodies[i % len(load.bodies)]
+        if load.unique_ids:
+            body %= f"{prefix}-0000-4000-8000-{next(sent_ids):012d}"
+        return (
+            f"POST {load.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"X-API-Key: {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
 
     async def client(first: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         i = first
         while time.perf_counter() < deadline:
             sent = time.perf_counter()
-            writer.write(requests[i % len(requests)])
+            writer.write(request(i))
             i += 1
             head = await reader.readuntil(b"\r\n\r\n")
-            if not head.startswith(b"HTTP/1.1 200"):
+            if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 201")):
                 raise RuntimeError(head.decode(errors="replace"))
             length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
             await reader.readexactly(length)
@@ -172,19 +197,20 @@ async def asyncio_load(port: int, connections: int, seconds: int, bodies: list[s
         writer.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(client(c * len(requests) // connections) for c in range(connections)))
+    await asyncio.gather(*(client(c * len(load.bodies) // connections) for c in range(connections)))
     latencies.sort()
     return {
         "rps": len(latencies) / (time.perf_counter() - started),
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "requests": len(latencies),
     }
 
 
-def measure(port: int, connections: int, seconds: int, bodies: list[str]) -> dict:
+def measure(port: int, connections: int, seconds: int, load: Load) -> dict:
     if shutil.which("wrk"):
-        return wrk(f"http://127.0.0.1:{port}/predict", connections, seconds, bodies)
-    return asyncio.run(asyncio_load(port, connections, seconds, bodies))
+        return wrk(port, connections, seconds, load)
+    return asyncio.run(asyncio_load(port, connections, seconds, load))
 
 
 def main() -> None:
@@ -207,21 +233,36 @@ def main() -> None:
             "TRYBANK_API_KEY": API_KEY,
             "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), str(Path(__file__).parent)]),
         }
-        colds, results = [], {}
-        for name, app in (("predict", "trybank_serving.app:app"), ("hello", "hello_app:app")):
+        ingest_bodies = [json.dumps(json.loads(b) | {"transaction_id": "%s"}) for b in bodies]
+        loads = {
+            "predict": ("trybank_serving.app:app", Load("/predict", bodies)),
+            "hello": ("hello_app:app", Load("/predict", bodies)),
+            "ingest": ("trybank_serving.app:app", Load("/transactions", ingest_bodies, unique_ids=True)),
+        }
+        colds, results, sent = [], {}, {}
+        for name, (app, load) in loads.items():
             port = free_port()
             process, cold = start(app, port, env, bodies[0])
             if name == "predict":
                 colds.append(cold)
             try:
-                measure(port, 32, 2, bodies)  # warm-up
+                sent[name] = measure(port, 32, 2, load)["requests"]  # warm-up
                 for connections in (4, 32):
-                    runs = [measure(port, connections, args.seconds, bodies) for _ in range(args.repeats)]
+                    runs = [measure(port, connections, args.seconds, load) for _ in range(args.repeats)]
+                    sent[name] += sum(r["requests"] for r in runs)
                     results[(name, connections)] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
                     results[(name, connections)]["runs_rps"] = [round(r["rps"]) for r in runs]
             finally:
                 process.terminate()
                 process.wait(timeout=30)
+        # wrk counts the answers it read; up to one request per connection was still in flight when
+        # a run stopped, and was answered and written after that.
+        in_flight = 32 + (4 + 32) * args.repeats
+        ingested = [
+            json.loads(line)["transaction_id"]
+            for f in copy.glob("bronze/transactions/date=*/source=api/*.jsonl")
+            for line in f.read_bytes().splitlines()
+        ]
         for _ in range(args.repeats - 1):  # more cold starts for a median
             process, cold = start("trybank_serving.app:app", free_port(), env, bodies[0])
             colds.append(cold)
@@ -249,6 +290,16 @@ def main() -> None:
             "predict_runs_rps": predict["runs_rps"],
             "hello_runs_rps": hello["runs_rps"],
         }
+    out["ingest"] = {
+        f"c{connections}": {
+            "rps": round(results[("ingest", connections)]["rps"]),
+            "p50_ms": round(results[("ingest", connections)]["p50_ms"], 3),
+            "p99_ms": round(results[("ingest", connections)]["p99_ms"], 3),
+            "runs_rps": results[("ingest", connections)]["runs_rps"],
+        }
+        for connections in (4, 32)
+    }
+    out["ingest"] |= {"answered_2xx": sent["ingest"], "bronze_lines": len(ingested)}
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps(out, indent=2) + "\n")
     for connections in (4, 32):
@@ -257,7 +308,16 @@ def main() -> None:
             f"{connections:>2} connections: predict {c['predict_rps']} req/s vs hello {c['hello_rps']} "
             f"(ratio {c['ratio_vs_hello']}), p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms"
         )
+    for connections in (4, 32):
+        c = out["ingest"][f"c{connections}"]
+        print(
+            f"{connections:>2} connections: POST /transactions {c['rps']} req/s (each fsynced before its 201), "
+            f"p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms"
+        )
+    print(f"{sent['ingest']} transactions answered 2xx, {len(ingested)} lines in bronze (≤{in_flight} in flight)")
     print(f"cold start {out['cold_start_s']} s (median of {len(colds)}); wrote {RESULT}")
+    if len(set(ingested)) != len(ingested) or not sent["ingest"] <= len(ingested) <= sent["ingest"] + in_flight:
+        sys.exit("bronze does not hold each answered transaction exactly once")
 
 
 if __name__ == "__main__":

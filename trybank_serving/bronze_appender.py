@@ -1,12 +1,19 @@
 """Durable, idempotent appends of API transactions to bronze (``source=api``).
 
-A record is on disk (written, flushed, fsynced) before the API answers 2xx. Each process
-appends to its own file per day, so concurrent workers never interleave bytes. Idempotency:
-a ``transaction_id`` seen before is answered with its original result and not written again;
-the index is rebuilt at start from the API files written in the last week (an older retry
-would be written again and dropped by silver as an exact duplicate).
+A record is on disk (written, flushed, fsynced) before the API answers 2xx. Each process appends
+to its own file per day, so concurrent workers never interleave bytes. Writes are group-committed:
+requests queue their lines and wait; one writer thread writes everything queued and fsyncs once
+per file, then wakes them all. Requests never wait for each other's fsync in turn, and the event
+loop never blocks on the disk.
+
+Idempotency: a ``transaction_id`` seen before is answered with its original result and not written
+again; one still being written is answered once that write is durable. The index is rebuilt at
+start from the API files written in the last week (an older retry would be written again and
+dropped by silver as an exact duplicate).
 """
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -14,14 +21,20 @@ import socket
 import threading
 import time
 from datetime import UTC, date, datetime
+from typing import BinaryIO
 
 from trybank_assets.lake_layout import LakePaths
 
 SOURCE = "api"
+_MAX_OPEN_FILES = 8
 
 
 class ConflictingTransaction(ValueError):
     """Same transaction_id as an accepted transaction, different content."""
+
+
+class BronzeWriteFailed(OSError):
+    """The records could not be made durable; nothing of the request counts as accepted."""
 
 
 def _fingerprint(record: dict) -> str:
@@ -31,10 +44,16 @@ def _fingerprint(record: dict) -> str:
 class BronzeAppender:
     def __init__(self, lake: LakePaths, reindex_days: int = 7) -> None:
         self.lake = lake
-        self._lock = threading.Lock()
         self._file_name = f"part-{socket.gethostname()}-{os.getpid()}.jsonl"
         self._accepted: dict[str, tuple[str, dict]] = {}  # id -> (fingerprint, original result)
+        self._pending: dict[str, tuple[str, dict, asyncio.Future]] = {}  # queued, not yet durable
+        self._queue: list[tuple[dict[date, bytes], asyncio.Future]] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._files: dict[date, BinaryIO] = {}
         self._reindex(reindex_days)
+        self._writer = threading.Thread(target=self._write_loop, name="bronze-writer", daemon=True)
+        self._writer.start()
 
     def _reindex(self, days: int) -> None:
         """Remember what the API accepted in files written during the last ``days`` days."""
@@ -54,41 +73,117 @@ class BronzeAppender:
                 }
                 self._accepted[stored["transaction_id"]] = (_fingerprint(stored), result)
 
-    def append(self, records: list[dict]) -> list[tuple[dict, bool]]:
-        """Write the new records durably; returns (result, replayed) per record, in order."""
+    async def append(self, records: list[dict]) -> list[tuple[dict, bool]]:
+        """Write the new records durably; returns (result, replayed) per record, in order.
+
+        Must run on the event loop: the look-up and the queueing of a request happen with no
+        ``await`` between them, so two requests can never both write one transaction_id.
+        """
         received_at = datetime.now(UTC).isoformat()
+        written = asyncio.get_running_loop().create_future()
         out: list[tuple[dict, bool]] = []
-        by_day: dict[str, list[bytes]] = {}
-        with self._lock:
-            fresh: dict[str, tuple[str, dict]] = {}
-            for record in records:
-                tx_id, fingerprint = record["transaction_id"], _fingerprint(record)
-                seen = self._accepted.get(tx_id) or fresh.get(tx_id)
-                if seen is not None:
-                    if seen[0] != fingerprint:
-                        raise ConflictingTransaction(f"transaction_id {tx_id} was accepted with other content")
-                    out.append((seen[1], True))
-                    continue
-                result = {"transaction_id": tx_id, "bronze_day": record["event_time"][:10], "received_at": received_at}
-                fresh[tx_id] = (fingerprint, result)
-                line = json.dumps({**record, "_received": {"at": received_at}}, separators=(",", ":"))
-                by_day.setdefault(result["bronze_day"], []).append(line.encode() + b"\n")
-                out.append((result, False))
-            for day, lines in by_day.items():
-                self._write(date.fromisoformat(day), b"".join(lines))
-            self._accepted.update(fresh)
+        in_flight: set[asyncio.Future] = set()  # the writes this answer waits for: its own and earlier ones
+        fresh: dict[str, tuple[str, dict]] = {}
+        by_day: dict[date, list[bytes]] = {}
+        for record in records:
+            tx_id, fingerprint = record["transaction_id"], _fingerprint(record)
+            pending = self._pending.get(tx_id)
+            seen = self._accepted.get(tx_id) or fresh.get(tx_id) or (pending and pending[:2])
+            if seen is not None:
+                if seen[0] != fingerprint:
+                    raise ConflictingTransaction(f"transaction_id {tx_id} was accepted with other content")
+                if pending is not None:
+                    in_flight.add(pending[2])
+                out.append((seen[1], True))
+                continue
+            result = {"transaction_id": tx_id, "bronze_day": record["event_time"][:10], "received_at": received_at}
+            fresh[tx_id] = (fingerprint, result)
+            line = json.dumps({**record, "_received": {"at": received_at}}, separators=(",", ":"))
+            by_day.setdefault(date.fromisoformat(result["bronze_day"]), []).append(line.encode() + b"\n")
+            out.append((result, False))
+
+        if fresh:
+            self._pending.update({tx_id: (*entry, written) for tx_id, entry in fresh.items()})
+            # Settled on the loop whatever happens to this request (a client that hangs up included).
+            written.add_done_callback(lambda future: self._settle(fresh, future))
+            with self._wake:
+                self._queue.append(({day: b"".join(lines) for day, lines in by_day.items()}, written))
+                self._wake.notify()
+            in_flight.add(written)
+        for future in in_flight:
+            await asyncio.shield(future)
         return out
 
-    def _write(self, day: date, data: bytes) -> None:
-        folder = self.lake.bronze_source_dir(day, SOURCE)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / self._file_name
-        with open(path, "ab") as fh:
-            if fh.tell() > 0:
+    def _settle(self, fresh: dict[str, tuple[str, dict]], written: asyncio.Future) -> None:
+        for tx_id in fresh:
+            del self._pending[tx_id]
+        if not written.cancelled() and written.exception() is None:
+            self._accepted.update(fresh)
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer and close the files."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+        self._writer.join()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._queue and not self._closing:
+                    self._wake.wait()
+                batch, self._queue = self._queue, []
+                if not batch and self._closing:
+                    break
+            error = self._write_batch(batch)
+            failure = None if error is None else BronzeWriteFailed(f"bronze write failed: {error}")
+            for _, written in batch:
+                with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits for the answer
+                    written.get_loop().call_soon_threadsafe(_resolve, written, failure)
+        for handle in self._files.values():
+            handle.close()
+
+    def _write_batch(self, batch: list[tuple[dict[date, bytes], asyncio.Future]]) -> OSError | None:
+        by_day: dict[date, list[bytes]] = {}
+        for data, _ in batch:
+            for day, chunk in data.items():
+                by_day.setdefault(day, []).append(chunk)
+        try:
+            for day, chunks in by_day.items():
+                self._file(day).write(b"".join(chunks))
+            for day in by_day:
+                handle = self._files[day]
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            for day in by_day:  # reopened next time, which ends a line torn by this failure
+                handle = self._files.pop(day, None)
+                if handle is not None:
+                    with contextlib.suppress(OSError):
+                        handle.close()
+            return exc
+        return None
+
+    def _file(self, day: date) -> BinaryIO:
+        handle = self._files.get(day)
+        if handle is None:
+            if len(self._files) >= _MAX_OPEN_FILES:
+                self._files.pop(next(iter(self._files))).close()
+            folder = self.lake.bronze_source_dir(day, SOURCE)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / self._file_name
+            handle = open(path, "ab")  # noqa: SIM115 - kept open across batches, closed by close()
+            if handle.tell() > 0:
                 with open(path, "rb") as check:
                     check.seek(-1, os.SEEK_END)
                     if check.read(1) != b"\n":
-                        fh.write(b"\n")  # end a line torn by an earlier crash before appending
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+                        handle.write(b"\n")  # end a line torn by an earlier crash before appending
+            self._files[day] = handle
+        return handle
+
+
+def _resolve(written: asyncio.Future, error: Exception | None) -> None:
+    if error is None:
+        written.set_result(None)
+    else:
+        written.set_exception(error)

@@ -45,6 +45,7 @@ class ServingState:
         if self._watcher.is_alive():
             self._watcher.join()
         self.predictions.close()
+        self.bronze.close()
 
     def refresh(self) -> None:
         """Pick up a newly promoted model and a rebuilt online store; keep serving the old on error."""

@@ -3,11 +3,10 @@
 import json
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
 from trybank_serving.asgi_route import read_body
-from trybank_serving.bronze_appender import ConflictingTransaction
+from trybank_serving.bronze_appender import BronzeWriteFailed, ConflictingTransaction
 from trybank_serving.deps import get_state, parse_body, require_api_key
 from trybank_serving.metrics import INGESTED
 from trybank_serving.online_features import event_of
@@ -45,6 +44,7 @@ _BATCH_EXAMPLE = {"transactions": TransactionIn.model_config["json_schema_extra"
     responses={
         200: {"description": "All transactions were accepted before: the original answer, nothing written"},
         409: {"description": "A transaction_id was accepted before with other content"},
+        503: {"description": "Bronze could not be written (disk full, say): nothing was accepted, retry"},
         413: {"description": "Body too large"},
     },
 )
@@ -75,9 +75,11 @@ async def post_transactions(
         transactions = [parse_body(TransactionIn, body)]
 
     try:
-        outcomes = await run_in_threadpool(state.bronze.append, [t.bronze_record() for t in transactions])
+        outcomes = await state.bronze.append([t.bronze_record() for t in transactions])
     except ConflictingTransaction as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except BronzeWriteFailed as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{exc}; nothing was accepted, retry") from exc
     as_of = state.online.snapshot.as_of.toordinal() if state.online else 0
     new = 0
     for tx, (_, replayed) in zip(transactions, outcomes, strict=True):

@@ -1,4 +1,6 @@
 import json
+import os
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,6 +89,39 @@ def test_batch_with_a_replayed_transaction(empty_client, tmp_path):
     assert response.status_code == 201
     assert [r["bronze_day"] for r in response.json()["results"]] == ["2026-03-16", "2026-03-16", "2026-03-17"]
     assert len(_bronze_lines(tmp_path / "lake")) == 3
+
+
+def test_a_failed_write_accepts_nothing_and_the_retry_is_written(empty_client, tmp_path):
+    """The day's api folder is a file, so bronze cannot be written: 503, and the transaction is not
+    remembered as accepted; once the folder can be made, the same request is a fresh 201."""
+    blocker = tmp_path / "lake" / "bronze" / "transactions" / "date=2026-03-16" / "source=api"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    tx = transaction()
+    failed = empty_client.post("/transactions", json=tx)
+    assert failed.status_code == 503 and "nothing was accepted" in failed.json()["detail"]
+    blocker.unlink()
+    retry = empty_client.post("/transactions", json=tx)
+    assert retry.status_code == 201 and "Idempotent-Replay" not in retry.headers
+    assert [r["transaction_id"] for r in _bronze_lines(tmp_path / "lake")] == [tx["transaction_id"]]
+
+
+def test_a_line_torn_by_a_crash_is_ended_before_appending(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from trybank_serving.app import create_app
+    from trybank_tests.serving_tests.conftest import HEADERS, serving_settings
+
+    folder = tmp_path / "lake" / "bronze" / "transactions" / "date=2026-03-16" / "source=api"
+    folder.mkdir(parents=True)
+    torn = folder / f"part-{socket.gethostname()}-{os.getpid()}.jsonl"  # this process's own file
+    torn.write_bytes(b'{"transaction_id": "half-writ')
+    tx = transaction()
+    with TestClient(create_app(serving_settings(tmp_path / "lake")), headers=HEADERS) as client:
+        assert client.post("/transactions", json=tx).status_code == 201
+    lines = torn.read_bytes().splitlines()
+    assert lines[0] == b'{"transaction_id": "half-writ'
+    assert json.loads(lines[1])["transaction_id"] == tx["transaction_id"]
 
 
 def test_idempotency_survives_a_restart(tmp_path):

@@ -34,6 +34,31 @@ def test_concurrent_clients_lose_no_transaction(tmp_path):
     assert sorted(stored) == sorted(tx["transaction_id"] for tx in sent)
 
 
+def test_one_transaction_posted_by_many_clients_at_once_is_written_once(tmp_path):
+    """Retries racing each other: one write, one 201, and every other answer the same result."""
+    lake = tmp_path / "lake"
+    txs = [transaction() for _ in range(20)]
+    barrier = threading.Barrier(CLIENTS)
+
+    def post_all(_: int) -> list[tuple[int, dict]]:
+        with httpx.Client(headers=HEADERS, timeout=30) as http:
+            barrier.wait()
+            return [(r.status_code, r.json()) for r in (http.post(f"{server.url}/transactions", json=t) for t in txs)]
+
+    with LiveServer(serving_settings(lake)) as server, ThreadPoolExecutor(CLIENTS) as pool:
+        answers = list(pool.map(post_all, range(CLIENTS)))
+    for i in range(len(txs)):
+        per_client = [client_answers[i] for client_answers in answers]
+        assert sorted(status for status, _ in per_client) == [200] * (CLIENTS - 1) + [201]
+        assert len({json.dumps(body, sort_keys=True) for _, body in per_client}) == 1
+    stored = [
+        json.loads(line)["transaction_id"]
+        for f in lake.glob("bronze/transactions/date=*/source=api/*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
+    assert sorted(stored) == sorted(tx["transaction_id"] for tx in txs)
+
+
 def test_model_swap_under_concurrent_predictions_fails_none(serving_lake):
     models = serving_lake / "models" / "fraud_model"
     first = registry.current_version(models)
