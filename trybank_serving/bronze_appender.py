@@ -8,8 +8,9 @@ loop never blocks on the disk.
 
 Idempotency: a ``transaction_id`` seen before is answered with its original result and not written
 again; one still being written is answered once that write is durable. The index is rebuilt at
-start from the API files written in the last week (an older retry would be written again and
-dropped by silver as an exact duplicate).
+start, in the background, from the API files written in the last week (an older retry would be
+written again and dropped by silver as an exact duplicate); /predict serves meanwhile, and
+/transactions waits for it.
 """
 
 import asyncio
@@ -41,21 +42,41 @@ def _fingerprint(record: dict) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
+def _result(tx_id: str, entry: tuple[str, str, str]) -> dict:
+    return {"transaction_id": tx_id, "bronze_day": entry[1], "received_at": entry[2]}
+
+
 class BronzeAppender:
     def __init__(self, lake: LakePaths, reindex_days: int = 7) -> None:
         self.lake = lake
         self._file_name = f"part-{socket.gethostname()}-{os.getpid()}.jsonl"
-        self._accepted: dict[str, tuple[str, dict]] = {}  # id -> (fingerprint, original result)
-        self._pending: dict[str, tuple[str, dict, asyncio.Future]] = {}  # queued, not yet durable
+        # id -> (fingerprint, bronze day, received at): tuples of strings, which the cyclic GC stops
+        # tracking, so a day of accepted transactions does not lengthen its pauses.
+        self._accepted: dict[str, tuple[str, str, str]] = {}
+        self._pending: dict[str, tuple[str, str, str, asyncio.Future]] = {}  # queued, not yet durable
         self._queue: list[tuple[dict[date, bytes], asyncio.Future]] = []
         self._wake = threading.Condition()
         self._closing = False
         self._files: dict[date, BinaryIO] = {}
-        self._reindex(reindex_days)
+        self._indexed = threading.Event()
+        self._index_error: Exception | None = None
+        threading.Thread(target=self._reindex, args=(reindex_days,), name="bronze-index", daemon=True).start()
         self._writer = threading.Thread(target=self._write_loop, name="bronze-writer", daemon=True)
         self._writer.start()
 
+    @property
+    def ready(self) -> bool:
+        return self._indexed.is_set() and self._index_error is None
+
     def _reindex(self, days: int) -> None:
+        try:
+            self._read_index(days)
+        except Exception as exc:  # reported by every /transactions until a restart
+            self._index_error = exc
+        finally:
+            self._indexed.set()
+
+    def _read_index(self, days: int) -> None:
         """Remember what the API accepted in files written during the last ``days`` days."""
         since = time.time() - days * 86_400
         files = self.lake.bronze_transactions.glob(f"date=*/source={SOURCE}/*.jsonl")
@@ -66,12 +87,8 @@ class BronzeAppender:
                 except ValueError:
                     continue  # a torn last line from a crash; silver quarantines it
                 meta = stored.pop("_received", None) or {}
-                result = {
-                    "transaction_id": stored["transaction_id"],
-                    "bronze_day": stored["event_time"][:10],
-                    "received_at": meta.get("at", ""),
-                }
-                self._accepted[stored["transaction_id"]] = (_fingerprint(stored), result)
+                entry = (_fingerprint(stored), stored["event_time"][:10], meta.get("at", ""))
+                self._accepted[stored["transaction_id"]] = entry
 
     async def append(self, records: list[dict]) -> list[tuple[dict, bool]]:
         """Write the new records durably; returns (result, replayed) per record, in order.
@@ -79,28 +96,31 @@ class BronzeAppender:
         Must run on the event loop: the look-up and the queueing of a request happen with no
         ``await`` between them, so two requests can never both write one transaction_id.
         """
+        if not self._indexed.is_set():
+            await asyncio.to_thread(self._indexed.wait)
+        if self._index_error is not None:
+            raise BronzeWriteFailed(f"the idempotency index could not be read: {self._index_error}")
         received_at = datetime.now(UTC).isoformat()
         written = asyncio.get_running_loop().create_future()
         out: list[tuple[dict, bool]] = []
         in_flight: set[asyncio.Future] = set()  # the writes this answer waits for: its own and earlier ones
-        fresh: dict[str, tuple[str, dict]] = {}
+        fresh: dict[str, tuple[str, str, str]] = {}
         by_day: dict[date, list[bytes]] = {}
         for record in records:
             tx_id, fingerprint = record["transaction_id"], _fingerprint(record)
             pending = self._pending.get(tx_id)
-            seen = self._accepted.get(tx_id) or fresh.get(tx_id) or (pending and pending[:2])
+            seen = self._accepted.get(tx_id) or fresh.get(tx_id) or (pending and pending[:3])
             if seen is not None:
                 if seen[0] != fingerprint:
                     raise ConflictingTransaction(f"transaction_id {tx_id} was accepted with other content")
                 if pending is not None:
-                    in_flight.add(pending[2])
-                out.append((seen[1], True))
+                    in_flight.add(pending[3])
+                out.append((_result(tx_id, seen), True))
                 continue
-            result = {"transaction_id": tx_id, "bronze_day": record["event_time"][:10], "received_at": received_at}
-            fresh[tx_id] = (fingerprint, result)
+            fresh[tx_id] = entry = (fingerprint, record["event_time"][:10], received_at)
             line = json.dumps({**record, "_received": {"at": received_at}}, separators=(",", ":"))
-            by_day.setdefault(date.fromisoformat(result["bronze_day"]), []).append(line.encode() + b"\n")
-            out.append((result, False))
+            by_day.setdefault(date.fromisoformat(entry[1]), []).append(line.encode() + b"\n")
+            out.append((_result(tx_id, entry), False))
 
         if fresh:
             self._pending.update({tx_id: (*entry, written) for tx_id, entry in fresh.items()})
@@ -114,7 +134,7 @@ class BronzeAppender:
             await asyncio.shield(future)
         return out
 
-    def _settle(self, fresh: dict[str, tuple[str, dict]], written: asyncio.Future) -> None:
+    def _settle(self, fresh: dict[str, tuple[str, str, str]], written: asyncio.Future) -> None:
         for tx_id in fresh:
             del self._pending[tx_id]
         if not written.cancelled() and written.exception() is None:

@@ -48,22 +48,29 @@ def event_of(tx) -> Event:
     )
 
 
+# A customer's stream event: (event_us, amount_cents, international, day). A plain tuple of ints,
+# which the cyclic GC stops tracking (an Event would stay tracked and lengthen every full collection).
+StreamEvent = tuple[int, int, int, int]
+
+
 class IntradayStream:
     """Events ingested after the store's ``as_of`` day, per customer and per terminal day."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._customers: dict[str, list[Event]] = defaultdict(list)
+        self._customers: dict[str, list[StreamEvent]] = defaultdict(list)
         self._terminals: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
 
     def add(self, event: Event, as_of_day: int) -> None:
         if event.day <= as_of_day:
             return  # already inside the store's daily aggregates
         with self._lock:
-            self._customers[event.customer_id].append(event)
+            self._customers[event.customer_id].append(
+                (event.event_us, event.amount_cents, event.international, event.day)
+            )
             self._terminals[event.terminal_id][event.day] += 1
 
-    def customer_events(self, customer_id: str) -> list[Event]:
+    def customer_events(self, customer_id: str) -> list[StreamEvent]:
         return list(self._customers.get(customer_id, ()))
 
     def terminal_counts(self, terminal_id: str) -> dict[int, int]:
@@ -73,7 +80,7 @@ class IntradayStream:
         """Forget days a newer store now covers (readers skip them anyway; this frees memory)."""
         with self._lock:
             for key in list(self._customers):
-                kept = [e for e in self._customers[key] if e.day > as_of_day]
+                kept = [e for e in self._customers[key] if e[3] > as_of_day]
                 if kept:
                     self._customers[key] = kept
                 else:
@@ -151,16 +158,16 @@ class OnlineFeatures:
         events = stream.customer_events(event.customer_id)
         if events:
             counts, cents = dict(counts), dict(cents)
-        for e in events:
-            back = day - e.day
-            if e.event_us < now and 0 <= back <= LOOKBACK_DAYS and e.day > self._as_of:
+        for event_us, amount_cents, abroad, event_day in events:
+            back = day - event_day
+            if event_us < now and 0 <= back <= LOOKBACK_DAYS and event_day > self._as_of:
                 for w in CUSTOMER_WINDOWS:
                     if back <= w:
                         counts[w] += 1
-                        cents[w] += e.amount_cents
-                sq += e.amount_cents * e.amount_cents
-                international += e.international
-                previous = e.event_us if previous is None else max(previous, e.event_us)
+                        cents[w] += amount_cents
+                sq += amount_cents * amount_cents
+                international += abroad
+                previous = event_us if previous is None else max(previous, event_us)
         raw = {"amount_cents": event.amount_cents, "event_us": now}
         for w, count_key, cents_key in _CUSTOMER_RAW_KEYS:
             raw[count_key] = counts[w]

@@ -19,11 +19,13 @@ async def health() -> dict:
 
 @router.get("/ready", responses={503: {"description": "Model or online store not loaded"}})
 async def ready(state: ServingState = Depends(get_state)) -> dict:
-    """A promoted model and the online store are loaded."""
+    """A promoted model and the online store are loaded (/predict can answer). `ingest_ready` says
+    whether /transactions has its idempotency index yet; until then it waits for it."""
     model, online = state.models.current, state.online
     body = {
         "model_version": model.version if model else None,
         "online_store_as_of": online.snapshot.as_of.isoformat() if online else None,
+        "ingest_ready": state.bronze.ready,
     }
     if model is None or online is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"ready": False, **body})
