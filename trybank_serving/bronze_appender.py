@@ -16,13 +16,14 @@ written again and dropped by silver as an exact duplicate); /predict serves mean
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import socket
 import threading
 import time
 from datetime import UTC, date, datetime
 from typing import BinaryIO
+
+import orjson
 
 from trybank_assets.lake_layout import LakePaths
 
@@ -39,7 +40,7 @@ class BronzeWriteFailed(OSError):
 
 
 def _fingerprint(record: dict) -> str:
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _result(tx_id: str, entry: tuple[str, str, str]) -> dict:
@@ -60,8 +61,13 @@ class BronzeAppender:
         self._files: dict[date, BinaryIO] = {}
         self._indexed = threading.Event()
         self._index_error: Exception | None = None
-        threading.Thread(target=self._reindex, args=(reindex_days,), name="bronze-index", daemon=True).start()
+        self._indexer = threading.Thread(target=self._reindex, args=(reindex_days,), name="bronze-index", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="bronze-writer", daemon=True)
+
+    def start(self) -> None:
+        """Start reading the index and the writer; call it once the app can score, as reading a
+        busy week back takes seconds of Python that would otherwise delay the first /predict."""
+        self._indexer.start()
         self._writer.start()
 
     @property
@@ -83,8 +89,8 @@ class BronzeAppender:
         for file in sorted(f for f in files if f.stat().st_mtime >= since):
             for line in file.read_bytes().splitlines():
                 try:
-                    stored = json.loads(line)
-                except ValueError:
+                    stored = orjson.loads(line)
+                except orjson.JSONDecodeError:
                     continue  # a torn last line from a crash; silver quarantines it
                 meta = stored.pop("_received", None) or {}
                 entry = (_fingerprint(stored), stored["event_time"][:10], meta.get("at", ""))
@@ -118,8 +124,8 @@ class BronzeAppender:
                 out.append((_result(tx_id, seen), True))
                 continue
             fresh[tx_id] = entry = (fingerprint, record["event_time"][:10], received_at)
-            line = json.dumps({**record, "_received": {"at": received_at}}, separators=(",", ":"))
-            by_day.setdefault(date.fromisoformat(entry[1]), []).append(line.encode() + b"\n")
+            line = orjson.dumps({**record, "_received": {"at": received_at}}, option=orjson.OPT_APPEND_NEWLINE)
+            by_day.setdefault(date.fromisoformat(entry[1]), []).append(line)
             out.append((_result(tx_id, entry), False))
 
         if fresh:
@@ -145,7 +151,8 @@ class BronzeAppender:
         with self._wake:
             self._closing = True
             self._wake.notify()
-        self._writer.join()
+        if self._writer.ident is not None:  # started
+            self._writer.join()
 
     def _write_loop(self) -> None:
         while True:

@@ -37,6 +37,7 @@ class ServingState:
 
     def start(self) -> None:
         self.refresh()
+        self.bronze.start()
         self.predictions.start()
         self._watcher.start()
 
