@@ -170,7 +170,7 @@ class BronzeAppender:
         for handle in self._files.values():
             handle.close()
 
-    def _write_batch(self, batch: list[tuple[dict[date, bytes], asyncio.Future]]) -> OSError | None:
+    def _write_batch(self, batch: list[tuple[dict[date, bytes], asyncio.Future]]) -> Exception | None:
         by_day: dict[date, list[bytes]] = {}
         for data, _ in batch:
             for day, chunk in data.items():
@@ -179,10 +179,9 @@ class BronzeAppender:
             for day, chunks in by_day.items():
                 self._file(day).write(b"".join(chunks))
             for day in by_day:
-                handle = self._files[day]
-                handle.flush()
-                os.fsync(handle.fileno())
-        except OSError as exc:
+                if (handle := self._files.get(day)) is not None:  # else synced when it was evicted
+                    _sync(handle)
+        except Exception as exc:  # the writer thread must outlive any failure: it answers every request
             for day in by_day:  # reopened next time, which ends a line torn by this failure
                 handle = self._files.pop(day, None)
                 if handle is not None:
@@ -195,7 +194,9 @@ class BronzeAppender:
         handle = self._files.get(day)
         if handle is None:
             if len(self._files) >= _MAX_OPEN_FILES:
-                self._files.pop(next(iter(self._files))).close()
+                evicted = self._files.pop(next(iter(self._files)))
+                _sync(evicted)  # it may hold this batch's lines
+                evicted.close()
             folder = self.lake.bronze_source_dir(day, SOURCE)
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / self._file_name
@@ -207,6 +208,11 @@ class BronzeAppender:
                         handle.write(b"\n")  # end a line torn by an earlier crash before appending
             self._files[day] = handle
         return handle
+
+
+def _sync(handle: BinaryIO) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
 
 
 def _resolve(written: asyncio.Future, error: Exception | None) -> None:

@@ -141,6 +141,15 @@ def test_an_unreadable_idempotency_index_refuses_ingest_but_not_scoring(tmp_path
     assert not [f for f in (tmp_path / "lake" / "bronze").rglob("*") if f.is_file()]
 
 
+def test_a_batch_over_more_days_than_open_files_is_all_durable(empty_client, tmp_path):
+    days = [f"2026-02-{d:02d}T12:00:00Z" for d in range(1, 13)]  # more days than the writer keeps open
+    batch = {"transactions": [transaction(event_time=t) for t in days]}
+    assert empty_client.post("/transactions", json=batch).status_code == 201
+    assert empty_client.post("/transactions", json=transaction(event_time=days[0])).status_code == 201
+    lines = _bronze_lines(tmp_path / "lake")
+    assert len(lines) == 13 and len({line["event_time"][:10] for line in lines}) == 12
+
+
 def test_idempotency_survives_a_restart(tmp_path):
     from fastapi.testclient import TestClient
 
