@@ -4,7 +4,12 @@ import pytest
 from dagster import AssetCheckSeverity, materialize
 from fastapi.testclient import TestClient
 
-from trybank_assets.assets.monitoring import decline_rate_band, prediction_log
+from trybank_assets.assets.monitoring import (
+    PredictionMonitoringConfig,
+    decline_rate_band,
+    drift_checks,
+    prediction_log,
+)
 from trybank_assets.resources import build_resources
 from trybank_serving.app import create_app
 from trybank_tests.conftest import small_bank_settings
@@ -59,3 +64,30 @@ def test_decline_rate_band():
     # no declines in 3,000 test rows: one decline in 600 is within the band, two are not
     low, high = decline_rate_band(0.0, 3_000, 600, 3.0)
     assert low == 0.0 and 1 / 600 < high < 2 / 600
+
+
+def test_checks_name_what_drifted_and_what_was_not_judged():
+    drifting = {
+        "date": "2026-03-17",
+        "model_version": "v2",
+        "predictions": 900,
+        "declines": 90,
+        "decline_rate": 0.1,
+        "judged": True,
+        "baseline_decline_rate": 0.01,
+        "baseline_rows": 5000,
+        "score_psi": 0.4,
+        "feature_psi": {"amount": 1.2, "hour_of_day": 0.05},
+    }
+    too_few = {**drifting, "date": "2026-03-16", "predictions": 50, "judged": False}
+    older_model = {k: drifting[k] for k in ("date", "model_version", "predictions", "declines", "decline_rate")}
+    older_model |= {"model_version": "v1", "judged": False}
+    checks = {c.check_name: c for c in drift_checks([too_few, drifting, older_model], PredictionMonitoringConfig())}
+    assert not any(c.passed for c in checks.values())
+    assert checks["score_drift"].description.startswith("2026-03-17 model v2: score PSI 0.400")
+    assert "amount 1.200" in checks["feature_drift"].description
+    assert "hour_of_day" not in checks["feature_drift"].description
+    assert "10.00% declined" in checks["decline_rate"].description
+    for check in checks.values():
+        assert "not judged: 2026-03-16 v2 (50 predictions), 2026-03-17 v1 (no baseline.json)" in check.description
+    assert checks["feature_drift"].metadata["worst_feature"].value == "amount"
