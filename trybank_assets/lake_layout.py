@@ -68,6 +68,11 @@ class LakePaths:
         return self.path / "online" / "customer_state.sqlite"
 
     @property
+    def api_ingest_index(self) -> Path:
+        """The transaction_ids the API accepted lately (SQLite), for idempotent retries."""
+        return self.path / "bronze" / "api_ingest_index.sqlite"
+
+    @property
     def predictions(self) -> Path:
         return self.path / "predictions"
 

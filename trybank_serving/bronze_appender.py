@@ -7,28 +7,34 @@ per file, then wakes them all. Requests never wait for each other's fsync in tur
 loop never blocks on the disk.
 
 Idempotency: a ``transaction_id`` seen before is answered with its original result and not written
-again; one still being written is answered once that write is durable. The index is rebuilt at
-start, in the background, from the API files written in the last week (an older retry would be
-written again and dropped by silver as an exact duplicate); /predict serves meanwhile, and
-/transactions waits for it.
+again; one still being written is answered once that write is durable. Accepted ids are kept for
+a week in ``ingest_index.AcceptedIndex`` (an older retry would be written again and dropped by
+silver as a duplicate). The index is opened in the background, built from the API's bronze files
+the first time; /predict serves meanwhile, and /transactions waits for it.
 """
 
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import BinaryIO
 
 import orjson
 
 from trybank_assets.lake_layout import LakePaths
+from trybank_serving.ingest_index import AcceptedIndex, Entry
+
+log = logging.getLogger("trybank_serving")
 
 SOURCE = "api"
 _MAX_OPEN_FILES = 8
+_PRUNE_EVERY_SECONDS = 3600
 
 
 class ConflictingTransaction(ValueError):
@@ -43,7 +49,7 @@ def _fingerprint(record: dict) -> str:
     return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _result(tx_id: str, entry: tuple[str, str, str]) -> dict:
+def _result(tx_id: str, entry: Entry) -> dict:
     return {"transaction_id": tx_id, "bronze_day": entry[1], "received_at": entry[2]}
 
 
@@ -51,17 +57,19 @@ class BronzeAppender:
     def __init__(self, lake: LakePaths, reindex_days: int = 7) -> None:
         self.lake = lake
         self._file_name = f"part-{socket.gethostname()}-{os.getpid()}.jsonl"
-        # id -> (fingerprint, bronze day, received at): tuples of strings, which the cyclic GC stops
-        # tracking, so a day of accepted transactions does not lengthen its pauses.
-        self._accepted: dict[str, tuple[str, str, str]] = {}
+        self._index = AcceptedIndex(lake.api_ingest_index, reindex_days)
+        self._reindex_days = reindex_days
+        # Written to bronze but not to the index (its write failed): still answered as replays.
+        self._unindexed: dict[str, Entry] = {}
         self._pending: dict[str, tuple[str, str, str, asyncio.Future]] = {}  # queued, not yet durable
-        self._queue: list[tuple[dict[date, bytes], asyncio.Future]] = []
+        self._queue: list[tuple[dict[date, bytes], list[tuple[str, str, str, str]], asyncio.Future]] = []
+        self._pruned_at = time.monotonic()
         self._wake = threading.Condition()
         self._closing = False
         self._files: dict[date, BinaryIO] = {}
         self._indexed = threading.Event()
         self._index_error: Exception | None = None
-        self._indexer = threading.Thread(target=self._reindex, args=(reindex_days,), name="bronze-index", daemon=True)
+        self._indexer = threading.Thread(target=self._open_index, name="bronze-index", daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="bronze-writer", daemon=True)
 
     def start(self) -> None:
@@ -74,17 +82,18 @@ class BronzeAppender:
     def ready(self) -> bool:
         return self._indexed.is_set() and self._index_error is None
 
-    def _reindex(self, days: int) -> None:
+    def _open_index(self) -> None:
         try:
-            self._read_index(days)
+            self._index.open(self._accepted_in_files())
         except Exception as exc:  # reported by every /transactions until a restart
             self._index_error = exc
         finally:
+            self._index.close()
             self._indexed.set()
 
-    def _read_index(self, days: int) -> None:
-        """Remember what the API accepted in files written during the last ``days`` days."""
-        since = time.time() - days * 86_400
+    def _accepted_in_files(self) -> Iterator[tuple[str, str, str, str]]:
+        """Index rows of what the API wrote to bronze files modified within the retention."""
+        since = time.time() - self._reindex_days * 86_400
         files = self.lake.bronze_transactions.glob(f"date=*/source={SOURCE}/*.jsonl")
         for file in sorted(f for f in files if f.stat().st_mtime >= since):
             for line in file.read_bytes().splitlines():
@@ -93,8 +102,7 @@ class BronzeAppender:
                 except orjson.JSONDecodeError:
                     continue  # a torn last line from a crash; silver quarantines it
                 meta = stored.pop("_received", None) or {}
-                entry = (_fingerprint(stored), stored["event_time"][:10], meta.get("at", ""))
-                self._accepted[stored["transaction_id"]] = entry
+                yield stored["transaction_id"], _fingerprint(stored), stored["event_time"][:10], meta.get("at", "")
 
     async def append(self, records: list[dict]) -> list[tuple[dict, bool]]:
         """Write the new records durably; returns (result, replayed) per record, in order.
@@ -110,12 +118,12 @@ class BronzeAppender:
         written = asyncio.get_running_loop().create_future()
         out: list[tuple[dict, bool]] = []
         in_flight: set[asyncio.Future] = set()  # the writes this answer waits for: its own and earlier ones
-        fresh: dict[str, tuple[str, str, str]] = {}
+        fresh: dict[str, Entry] = {}
         by_day: dict[date, list[bytes]] = {}
         for record in records:
             tx_id, fingerprint = record["transaction_id"], _fingerprint(record)
             pending = self._pending.get(tx_id)
-            seen = self._accepted.get(tx_id) or fresh.get(tx_id) or (pending and pending[:3])
+            seen = fresh.get(tx_id) or (pending and pending[:3]) or self._unindexed.get(tx_id) or self._index.get(tx_id)
             if seen is not None:
                 if seen[0] != fingerprint:
                     raise ConflictingTransaction(f"transaction_id {tx_id} was accepted with other content")
@@ -132,19 +140,19 @@ class BronzeAppender:
             self._pending.update({tx_id: (*entry, written) for tx_id, entry in fresh.items()})
             # Settled on the loop whatever happens to this request (a client that hangs up included).
             written.add_done_callback(lambda future: self._settle(fresh, future))
+            rows = [(tx_id, *entry) for tx_id, entry in fresh.items()]
             with self._wake:
-                self._queue.append(({day: b"".join(lines) for day, lines in by_day.items()}, written))
+                self._queue.append(({day: b"".join(lines) for day, lines in by_day.items()}, rows, written))
                 self._wake.notify()
             in_flight.add(written)
         for future in in_flight:
             await asyncio.shield(future)
         return out
 
-    def _settle(self, fresh: dict[str, tuple[str, str, str]], written: asyncio.Future) -> None:
+    def _settle(self, fresh: dict[str, Entry], written: asyncio.Future) -> None:
+        # On success the writer indexed the ids before resolving ``written``.
         for tx_id in fresh:
             del self._pending[tx_id]
-        if not written.cancelled() and written.exception() is None:
-            self._accepted.update(fresh)
 
     def close(self) -> None:
         """Write what is queued, then stop the writer and close the files."""
@@ -163,16 +171,31 @@ class BronzeAppender:
                 if not batch and self._closing:
                     break
             error = self._write_batch(batch)
+            if error is None:
+                self._index_batch([row for _, rows, _ in batch for row in rows])
             failure = None if error is None else BronzeWriteFailed(f"bronze write failed: {error}")
-            for _, written in batch:
+            for _, _, written in batch:
                 with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits for the answer
                     written.get_loop().call_soon_threadsafe(_resolve, written, failure)
         for handle in self._files.values():
             handle.close()
+        self._index.close()
 
-    def _write_batch(self, batch: list[tuple[dict[date, bytes], asyncio.Future]]) -> Exception | None:
+    def _index_batch(self, rows: list[tuple[str, str, str, str]]) -> None:
+        """Index what is now durable in bronze; if the index cannot be written, remember the ids in
+        memory: the transactions are accepted either way."""
+        try:
+            self._index.add(rows)
+            if time.monotonic() - self._pruned_at > _PRUNE_EVERY_SECONDS:
+                self._index.prune()
+                self._pruned_at = time.monotonic()
+        except Exception:
+            log.exception("could not write the ingest index; %d ids kept in memory", len(rows))
+            self._unindexed.update((row[0], row[1:]) for row in rows)
+
+    def _write_batch(self, batch: list[tuple[dict[date, bytes], list, asyncio.Future]]) -> Exception | None:
         by_day: dict[date, list[bytes]] = {}
-        for data, _ in batch:
+        for data, _, _ in batch:
             for day, chunk in data.items():
                 by_day.setdefault(day, []).append(chunk)
         try:

@@ -1,6 +1,7 @@
 import json
 import os
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -138,7 +139,7 @@ def test_an_unreadable_idempotency_index_refuses_ingest_but_not_scoring(tmp_path
         refused = client.post("/transactions", json=transaction())
         assert refused.status_code == 503 and "idempotency index" in refused.json()["detail"]
         assert client.get("/ready").json()["detail"]["ingest_ready"] is False
-    assert not [f for f in (tmp_path / "lake" / "bronze").rglob("*") if f.is_file()]
+    assert not [f for f in (tmp_path / "lake" / "bronze").rglob("*.jsonl") if f.is_file()]
 
 
 def test_a_batch_over_more_days_than_open_files_is_all_durable(empty_client, tmp_path):
@@ -156,14 +157,30 @@ def test_idempotency_survives_a_restart(tmp_path):
     from trybank_serving.app import create_app
     from trybank_tests.serving_tests.conftest import HEADERS, serving_settings
 
-    tx = transaction()  # an event day long past: the index is rebuilt from recently written files
-    settings = serving_settings(tmp_path / "lake")
+    lake = tmp_path / "lake"
+    tx = transaction()  # an event day long past: what counts is when the API accepted it
+    settings = serving_settings(lake)
     with TestClient(create_app(settings), headers=HEADERS) as first:
         answer = first.post("/transactions", json=tx).json()
+
+    # The index answers, not a re-read of bronze: a file last written 10 days ago is not read back.
+    (bronze_file,) = lake.glob("bronze/transactions/date=*/source=api/*.jsonl")
+    long_ago = time.time() - 10 * 86_400
+    os.utime(bronze_file, (long_ago, long_ago))
     with TestClient(create_app(settings), headers=HEADERS) as second:
         retry = second.post("/transactions", json=tx)
     assert retry.status_code == 200 and retry.json() == answer
-    assert len(_bronze_lines(tmp_path / "lake")) == 1
+
+    # A lake without the index (lost, or written before it existed) gets it rebuilt from bronze files.
+    os.utime(bronze_file)
+    for f in lake.glob("bronze/api_ingest_index.sqlite*"):
+        f.unlink()
+    with TestClient(create_app(settings), headers=HEADERS) as third:
+        retry = third.post("/transactions", json=tx)
+        conflict = third.post("/transactions", json={**tx, "amount": 1.0})
+    assert retry.status_code == 200 and retry.json() == answer
+    assert conflict.status_code == 409
+    assert len(_bronze_lines(lake)) == 1
 
 
 def test_api_key_is_enforced(empty_client):
