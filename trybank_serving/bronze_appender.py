@@ -155,12 +155,13 @@ class BronzeAppender:
             del self._pending[tx_id]
 
     def close(self) -> None:
-        """Write what is queued, then stop the writer and close the files."""
+        """Write what is queued, then stop the writer and close the files and the index."""
         with self._wake:
             self._closing = True
             self._wake.notify()
         if self._writer.ident is not None:  # started
             self._writer.join()
+        self._index.close()  # the calling (event loop) thread's connection
 
     def _write_loop(self) -> None:
         while True:
