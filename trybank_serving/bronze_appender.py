@@ -54,11 +54,11 @@ def _result(tx_id: str, entry: Entry) -> dict:
 
 
 class BronzeAppender:
-    def __init__(self, lake: LakePaths, reindex_days: int = 7) -> None:
+    def __init__(self, lake: LakePaths, retention_days: int = 7) -> None:
         self.lake = lake
         self._file_name = f"part-{socket.gethostname()}-{os.getpid()}.jsonl"
-        self._index = AcceptedIndex(lake.api_ingest_index, reindex_days)
-        self._reindex_days = reindex_days
+        self._index = AcceptedIndex(lake.api_ingest_index, retention_days)
+        self._retention_days = retention_days
         # Written to bronze but not to the index (its write failed): still answered as replays.
         self._unindexed: dict[str, Entry] = {}
         self._pending: dict[str, tuple[str, str, str, asyncio.Future]] = {}  # queued, not yet durable
@@ -73,8 +73,8 @@ class BronzeAppender:
         self._writer = threading.Thread(target=self._write_loop, name="bronze-writer", daemon=True)
 
     def start(self) -> None:
-        """Start reading the index and the writer; call it once the app can score, as reading a
-        busy week back takes seconds of Python that would otherwise delay the first /predict."""
+        """Open the index and start the writer; call it once the app can score, as building a
+        missing index from a busy week of bronze takes seconds that would delay the first /predict."""
         self._indexer.start()
         self._writer.start()
 
@@ -93,7 +93,7 @@ class BronzeAppender:
 
     def _accepted_in_files(self) -> Iterator[tuple[str, str, str, str]]:
         """Index rows of what the API wrote to bronze files modified within the retention."""
-        since = time.time() - self._reindex_days * 86_400
+        since = time.time() - self._retention_days * 86_400
         files = self.lake.bronze_transactions.glob(f"date=*/source={SOURCE}/*.jsonl")
         for file in sorted(f for f in files if f.stat().st_mtime >= since):
             for line in file.read_bytes().splitlines():
