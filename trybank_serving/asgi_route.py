@@ -11,6 +11,7 @@ so they look exactly like every other route's.
 from collections.abc import Callable
 
 from fastapi import FastAPI, HTTPException, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -32,7 +33,8 @@ class AsgiRoute(APIRoute):
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
-    """The whole request body, refusing with 413 as soon as it grows past ``limit`` bytes."""
+    """The whole request body, refused as soon as it grows past ``limit`` bytes with a 422 naming
+    ``body``, like every other bad input."""
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
@@ -41,7 +43,9 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {limit} bytes")
+            raise RequestValidationError(
+                [{"loc": ("body",), "msg": f"body larger than {limit} bytes", "type": "too_large"}]
+            )
         chunks.append(chunk)
         more = message.get("more_body", False)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -45,7 +45,6 @@ _BATCH_EXAMPLE = {"transactions": TransactionIn.model_config["json_schema_extra"
         200: {"description": "All transactions were accepted before: the original answer, nothing written"},
         409: {"description": "A transaction_id was accepted before with other content"},
         503: {"description": "Bronze could not be written (disk full, say): nothing was accepted, retry"},
-        413: {"description": "Body too large"},
     },
 )
 async def post_transactions(

@@ -69,7 +69,6 @@ route = AsgiRoute(
     },
     responses={
         401: {"description": "Missing or wrong X-API-Key (when TRYBANK_API_KEY is set)"},
-        413: {"description": "Body too large"},
         503: {"description": "No promoted model or no online store yet"},
     },
 )

@@ -53,7 +53,9 @@ def test_nan_amount_and_broken_json_are_422(empty_client):
 
 def test_oversized_body_and_batch(empty_client):
     big = {"transactions": [transaction() for _ in range(5000)]}  # about 1.6 MB
-    assert empty_client.post("/transactions", json=big).status_code == 413
+    refused = empty_client.post("/transactions", json=big)
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body"]
+    assert "larger than" in refused.json()["detail"][0]["msg"]
     settings = empty_client.app.state.serving.settings
     too_many = {"transactions": [transaction() for _ in range(settings.api_max_batch + 1)]}
     response = empty_client.post("/transactions", json=too_many)
