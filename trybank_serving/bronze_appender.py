@@ -58,7 +58,6 @@ class BronzeAppender:
         self.lake = lake
         self._file_name = f"part-{socket.gethostname()}-{os.getpid()}.jsonl"
         self._index = AcceptedIndex(lake.api_ingest_index, retention_days)
-        self._retention_days = retention_days
         # Written to bronze but not to the index (its write failed): still answered as replays.
         self._unindexed: dict[str, Entry] = {}
         self._pending: dict[str, tuple[str, str, str, asyncio.Future]] = {}  # queued, not yet durable
@@ -93,7 +92,7 @@ class BronzeAppender:
 
     def _accepted_in_files(self) -> Iterator[tuple[str, str, str, str]]:
         """Index rows of what the API wrote to bronze files modified within the retention."""
-        since = time.time() - self._retention_days * 86_400
+        since = time.time() - self._index.retention.total_seconds()
         files = self.lake.bronze_transactions.glob(f"date=*/source={SOURCE}/*.jsonl")
         for file in sorted(f for f in files if f.stat().st_mtime >= since):
             for line in file.read_bytes().splitlines():

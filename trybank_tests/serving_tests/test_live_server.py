@@ -15,6 +15,14 @@ CLIENTS = 32
 TRANSACTIONS = 5000
 
 
+def _stored_ids(lake) -> list[str]:
+    return [
+        json.loads(line)["transaction_id"]
+        for f in lake.glob("bronze/transactions/date=*/source=api/*.jsonl")
+        for line in f.read_text().splitlines()
+    ]
+
+
 def test_concurrent_clients_lose_no_transaction(tmp_path):
     lake = tmp_path / "lake"
     sent = [transaction(customer_id=f"C{i % 97:07d}", terminal_id=f"T{i % 13:07d}") for i in range(TRANSACTIONS)]
@@ -26,12 +34,7 @@ def test_concurrent_clients_lose_no_transaction(tmp_path):
     with LiveServer(serving_settings(lake)) as server, ThreadPoolExecutor(CLIENTS) as pool:
         statuses = [s for shares in pool.map(post_share, range(CLIENTS)) for s in shares]
     assert statuses.count(201) == TRANSACTIONS
-    stored = [
-        json.loads(line)["transaction_id"]
-        for f in lake.glob("bronze/transactions/date=*/source=api/*.jsonl")
-        for line in f.read_text().splitlines()
-    ]
-    assert sorted(stored) == sorted(tx["transaction_id"] for tx in sent)
+    assert sorted(_stored_ids(lake)) == sorted(tx["transaction_id"] for tx in sent)
 
 
 def test_one_transaction_posted_by_many_clients_at_once_is_written_once(tmp_path):
@@ -51,12 +54,7 @@ def test_one_transaction_posted_by_many_clients_at_once_is_written_once(tmp_path
         per_client = [client_answers[i] for client_answers in answers]
         assert sorted(status for status, _ in per_client) == [200] * (CLIENTS - 1) + [201]
         assert len({json.dumps(body, sort_keys=True) for _, body in per_client}) == 1
-    stored = [
-        json.loads(line)["transaction_id"]
-        for f in lake.glob("bronze/transactions/date=*/source=api/*.jsonl")
-        for line in f.read_text().splitlines()
-    ]
-    assert sorted(stored) == sorted(tx["transaction_id"] for tx in txs)
+    assert sorted(_stored_ids(lake)) == sorted(tx["transaction_id"] for tx in txs)
 
 
 def test_model_swap_under_concurrent_predictions_fails_none(serving_lake):
