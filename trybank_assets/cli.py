@@ -121,8 +121,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [default: TRYBANK_API_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: TRYBANK_API_PORT].")] = None,
 ) -> None:
-    """Run the scoring API (one uvicorn worker, uvloop + httptools)."""
+    """Run the scoring API (one uvicorn worker, uvloop + httptools, keep-alive and read timeouts)."""
     import uvicorn
+
+    from trybank_serving.http_protocol import server_options
 
     settings = get_settings()
     uvicorn.run(
@@ -131,6 +133,6 @@ def serve(
         port=port or settings.api_port,
         workers=1,
         loop="uvloop",
-        http="httptools",
         access_log=False,
+        **server_options(settings),
     )

@@ -69,7 +69,10 @@ def write_store(
 def load_snapshot(path: Path) -> OnlineSnapshot:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        as_of = date.fromisoformat(db.execute("SELECT value FROM meta WHERE key = 'as_of'").fetchone()[0])
+        row = db.execute("SELECT value FROM meta WHERE key = 'as_of'").fetchone()
+        if row is None:
+            raise ValueError(f"{path} has no as_of in its meta table")
+        as_of = date.fromisoformat(row[0])
         customers: dict[str, list[CustomerDay]] = defaultdict(list)
         for customer_id, *row in db.execute("SELECT * FROM customer_daily ORDER BY customer_id, day"):
             customers[customer_id].append(tuple(row))

@@ -31,6 +31,13 @@ class TrybankSettings(BaseSettings):
     partitions_start: date = Field(
         default=date(2026, 1, 1), description="First daily partition (UTC event date) of every asset."
     )
+    simulator_enabled: bool = Field(
+        default=False,
+        description=(
+            "Demo only: add the simulated_transactions asset, which writes synthetic source=simulator files "
+            "into bronze. Off, nothing in the lake is invented (`scripts/up.sh` turns it on)."
+        ),
+    )
     simulator_seed: int = 42
     simulator_customers: int = Field(default=3000, ge=10)
 
@@ -42,6 +49,9 @@ class TrybankSettings(BaseSettings):
     api_max_body_bytes: int = Field(default=1_000_000, ge=1024)
     api_max_batch: int = Field(default=1000, ge=1)
     api_max_future_seconds: int = Field(default=300, ge=0, description="How far ahead of the clock event_time may be.")
+    api_max_lateness_days: float = Field(
+        default=7, gt=0, description="How old an event_time the API still accepts (older days are already built)."
+    )
     api_opentelemetry: bool = Field(
         default=False,
         description=(
@@ -55,6 +65,25 @@ class TrybankSettings(BaseSettings):
     prediction_flush_seconds: float = Field(default=2.0, gt=0, description="Longest a prediction waits in memory.")
     prediction_segment_seconds: float = Field(
         default=60.0, gt=0, description="Age at which a prediction-log file is published (one file per minute)."
+    )
+    prediction_max_open_files: int = Field(
+        default=32, ge=1, description="Prediction-log segments open at once; the least recently written is published."
+    )
+    online_feature_cache_size: int = Field(
+        default=100_000, ge=1, description="(key, day) sums of the online store cached per customers and terminals."
+    )
+    store_max_age_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Serving refuses an online store whose as_of is older than this many days (unset: any age).",
+    )
+    api_protect_ops: bool = Field(default=False, description="Put /metrics and /ready behind the API key too.")
+    api_keep_alive_seconds: int = Field(default=5, ge=1, description="Idle time before a keep-alive connection closes.")
+    api_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Time a client has to send a request's headers, from its first byte."
+    )
+    api_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Time a client has to send a request's body, after its headers."
     )
 
     @model_validator(mode="after")

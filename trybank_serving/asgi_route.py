@@ -69,8 +69,8 @@ class FastPathApp(FastAPI):
     The stack (server-error, telemetry, body-limit and exception middleware, an exit stack, then the
     router trying each route in turn) costs about as much per request as scoring a transaction. A
     fast route is found by one dict lookup and served inside ``middleware`` (the per-request
-    middleware it must not skip, such as metrics) and the app's exception handlers. Whatever has no
-    handler propagates to the server, which answers 500 as the stack's outer middleware would.
+    middleware it must not skip, such as metrics, and the 500 answer to unexpected errors) and the
+    app's exception handlers.
     Middleware added with ``add_middleware`` does not see fast routes. With OpenTelemetry on,
     ``fast_path=False`` sends every request through the full stack so that it is traced.
     """

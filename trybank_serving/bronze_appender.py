@@ -28,6 +28,7 @@ from typing import BinaryIO
 import orjson
 
 from trybank_assets.lake_layout import LakePaths
+from trybank_serving.durable_dirs import fsync_dir, make_dirs
 from trybank_serving.ingest_index import AcceptedIndex, Entry
 
 log = logging.getLogger("trybank_serving")
@@ -221,9 +222,12 @@ class BronzeAppender:
                 _sync(evicted)  # it may hold this batch's lines
                 evicted.close()
             folder = self.lake.bronze_source_dir(day, SOURCE)
-            folder.mkdir(parents=True, exist_ok=True)
+            make_dirs(folder)
             path = folder / self._file_name
+            created = not path.exists()
             handle = open(path, "ab")  # noqa: SIM115 - kept open across batches, closed by close()
+            if created:  # the file's fsync does not write its name: a power cut would lose the day's file
+                fsync_dir(folder)
             if handle.tell() > 0:
                 with open(path, "rb") as check:
                     check.seek(-1, os.SEEK_END)

@@ -3,8 +3,9 @@
 import secrets
 from typing import TypeVar
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, Security, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 
 from trybank_serving.state import ServingState
@@ -20,8 +21,13 @@ async def get_state(request: Request) -> ServingState:
     return request.app.state.serving
 
 
-async def require_api_key(request: Request) -> None:
-    key = request.headers.get("x-api-key")
+# Declared as a security scheme, so that /docs has an "Authorize" button that sends the key.
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="The key in TRYBANK_API_KEY; no key is needed when it is unset."
+)
+
+
+async def require_api_key(request: Request, key: str | None = Security(api_key_header)) -> None:
     check_api_key(request.app.state.serving, key.encode() if key is not None else None)
 
 

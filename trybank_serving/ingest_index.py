@@ -39,7 +39,9 @@ class AcceptedIndex:
         if db is None:
             db = self._local.db = sqlite3.connect(self.path)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a commit is on disk when it returns (NORMAL could lose the last ones to a power cut,
+            # and a retry of those ids would then be written to bronze twice).
+            db.execute("PRAGMA synchronous=FULL")
         return db
 
     def open(self, rebuild_from: Iterable[tuple[str, str, str, str]]) -> None:

@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests and latency per route, scores and decisions."""
+"""Prometheus metrics: requests and latency per route, scores and decisions, refused loads."""
 
 import functools
 import time
@@ -24,6 +24,12 @@ DECISIONS = Counter(
     "trybank_decisions", "Decisions returned by /predict", ["decision", "model_version"], registry=registry
 )
 INGESTED = Counter("trybank_ingested_transactions", "Transactions written to bronze", registry=registry)
+REFUSED_LOADS = Counter(
+    "trybank_refused_loads",
+    "Models or online stores that failed validation and were not loaded (once per file and reason)",
+    ["artefact"],
+    registry=registry,
+)
 
 
 # Labelled children cached: prometheus-client's ``labels()`` validates and locks on every call.

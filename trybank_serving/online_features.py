@@ -6,6 +6,7 @@ from the stream this process ingested, then ``features.derive_features`` applies
 formulas with Python numbers.
 """
 
+import functools
 import threading
 from collections import defaultdict
 from typing import NamedTuple
@@ -20,7 +21,7 @@ from trybank_assets.features import (
     derive_features,
     is_international,
 )
-from trybank_assets.online_store import OnlineSnapshot
+from trybank_assets.online_store import CustomerDay, OnlineSnapshot, TerminalDay
 
 _OPS = PythonFeatureOps()
 _CUSTOMER_RAW_KEYS = tuple((w, f"customer_count_{w}", f"customer_cents_{w}") for w in CUSTOMER_WINDOWS)
@@ -93,63 +94,56 @@ class IntradayStream:
                     del self._terminals[key]
 
 
+def _customer_prior(customers: dict[str, list[CustomerDay]], as_of: int, customer_id: str, day: int) -> tuple:
+    counts = dict.fromkeys(CUSTOMER_WINDOWS, 0)
+    cents = dict.fromkeys(CUSTOMER_WINDOWS, 0)
+    sq = international = 0
+    previous = None
+    for d, n, c, q, i, last in customers.get(customer_id, ()):
+        back = day - d
+        if 1 <= back <= LOOKBACK_DAYS and d <= as_of:
+            for w in CUSTOMER_WINDOWS:
+                if back <= w:
+                    counts[w] += n
+                    cents[w] += c
+            sq += q
+            international += i
+            previous = last if previous is None else max(previous, last)
+    return counts, cents, sq, international, previous
+
+
+def _terminal_prior(terminals: dict[str, list[TerminalDay]], as_of: int, terminal_id: str, day: int) -> tuple:
+    counts = dict.fromkeys(TERMINAL_WINDOWS, 0)
+    frauds = dict.fromkeys(TERMINAL_WINDOWS, 0)
+    for d, n, f in terminals.get(terminal_id, ()):
+        back = day - d
+        if d <= as_of:
+            for w in TERMINAL_WINDOWS:
+                if LABEL_DELAY_DAYS < back <= LABEL_DELAY_DAYS + w:
+                    counts[w] += n
+                    frauds[w] += f
+    return counts, frauds
+
+
 class OnlineFeatures:
     """Features of request-time events over one store snapshot.
 
     The store part of a window depends only on (key, day), so it is summed once per customer or
-    terminal and day and cached with the snapshot; a new snapshot comes with a new, empty cache.
+    terminal and day and kept in a least-recently-used cache of ``cache_size`` entries each (a
+    client sending ever new customers or days costs a bounded amount of memory); a new snapshot
+    comes with new, empty caches. The cached functions hold the snapshot's dicts, not ``self``: no
+    reference cycle, so an old snapshot is freed as soon as it is replaced.
     """
 
-    _MAX_CACHED = 2_000_000
-
-    def __init__(self, snapshot: OnlineSnapshot) -> None:
+    def __init__(self, snapshot: OnlineSnapshot, cache_size: int) -> None:
         self.snapshot = snapshot
-        self._as_of = snapshot.as_of.toordinal()
-        self._customers: dict[tuple[str, int], tuple] = {}
-        self._terminals: dict[tuple[str, int], tuple] = {}
-
-    def _customer_prior(self, customer_id: str, day: int) -> tuple:
-        key = (customer_id, day)
-        cached = self._customers.get(key)
-        if cached is None:
-            counts = dict.fromkeys(CUSTOMER_WINDOWS, 0)
-            cents = dict.fromkeys(CUSTOMER_WINDOWS, 0)
-            sq = international = 0
-            previous = None
-            for d, n, c, q, i, last in self.snapshot.customers.get(customer_id, ()):
-                back = day - d
-                if 1 <= back <= LOOKBACK_DAYS and d <= self._as_of:
-                    for w in CUSTOMER_WINDOWS:
-                        if back <= w:
-                            counts[w] += n
-                            cents[w] += c
-                    sq += q
-                    international += i
-                    previous = last if previous is None else max(previous, last)
-            cached = (counts, cents, sq, international, previous)
-            if len(self._customers) > self._MAX_CACHED:
-                self._customers.clear()
-            self._customers[key] = cached
-        return cached
-
-    def _terminal_prior(self, terminal_id: str, day: int) -> tuple:
-        key = (terminal_id, day)
-        cached = self._terminals.get(key)
-        if cached is None:
-            counts = dict.fromkeys(TERMINAL_WINDOWS, 0)
-            frauds = dict.fromkeys(TERMINAL_WINDOWS, 0)
-            for d, n, f in self.snapshot.terminals.get(terminal_id, ()):
-                back = day - d
-                if d <= self._as_of:
-                    for w in TERMINAL_WINDOWS:
-                        if LABEL_DELAY_DAYS < back <= LABEL_DELAY_DAYS + w:
-                            counts[w] += n
-                            frauds[w] += f
-            cached = (counts, frauds)
-            if len(self._terminals) > self._MAX_CACHED:
-                self._terminals.clear()
-            self._terminals[key] = cached
-        return cached
+        self._as_of = as_of = snapshot.as_of.toordinal()
+        self._customer_prior = functools.lru_cache(cache_size)(
+            functools.partial(_customer_prior, snapshot.customers, as_of)
+        )
+        self._terminal_prior = functools.lru_cache(cache_size)(
+            functools.partial(_terminal_prior, snapshot.terminals, as_of)
+        )
 
     def raw_inputs(self, event: Event, stream: IntradayStream) -> dict:
         """The exact raw inputs of ``features.derive_features`` for ``event``."""

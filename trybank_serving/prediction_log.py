@@ -3,8 +3,13 @@
 A request encodes its row (one C call) and buffers it. A background thread appends the buffer to
 the day's open segment, a hidden ``.part-*.jsonl.tmp`` file, every ``flush_seconds`` or
 ``flush_rows`` rows; a segment is published (fsync, then renamed to ``part-*.jsonl``) once it is
-``segment_seconds`` old and on shutdown. Readers (the ``prediction_log`` asset reads ``*.jsonl``)
-never see half a segment, and the lake gets a file per minute instead of one per batch.
+``segment_seconds`` old and on shutdown; its folder is then fsynced, so that the new name survives
+a power cut too. Readers (the ``prediction_log`` asset reads ``*.jsonl``) never see half a segment,
+and the lake gets a file per minute instead of one per batch.
+
+At most ``max_open_files`` segments are open: a row for another day first publishes the least
+recently written one. Rows spread over many days cost small files, never file descriptors (a client
+sending thousands of distinct days once exhausted them for the whole process).
 
 Lines already handed to the OS survive a killed process: the writer holds an exclusive ``flock``
 on its open segments, and at start any segment nobody holds is cut back to its last whole line
@@ -26,6 +31,8 @@ from typing import BinaryIO
 
 import orjson
 
+from trybank_serving.durable_dirs import fsync_dir, make_dirs
+
 log = logging.getLogger("trybank_serving")
 
 # One row per line, UTC times ending in Z.
@@ -46,6 +53,7 @@ def _publish(file: BinaryIO, tmp: Path) -> Path:
     os.fsync(file.fileno())
     final = tmp.with_name(tmp.name[1:].removesuffix(".tmp"))
     os.replace(tmp, final)
+    fsync_dir(final.parent)
     return final
 
 
@@ -71,13 +79,16 @@ def recover_abandoned(root: Path) -> list[Path]:
 
 
 class PredictionLog:
-    def __init__(self, root: Path, flush_rows: int, flush_seconds: float, segment_seconds: float) -> None:
+    def __init__(
+        self, root: Path, flush_rows: int, flush_seconds: float, segment_seconds: float, max_open_files: int = 32
+    ) -> None:
         self.root = root
+        self.max_open_files = max_open_files
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.segment_seconds = segment_seconds
         self._lines: list[tuple[date, bytes]] = []
-        self._segments: dict[date, _Segment] = {}
+        self._segments: dict[date, _Segment] = {}  # least recently written first
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -132,13 +143,23 @@ class PredictionLog:
             now = time.monotonic()
             for day, segment in list(self._segments.items()):
                 if publish_all or now - segment.opened >= self.segment_seconds:
-                    _publish(segment.file, segment.tmp)
-                    segment.file.close()
-                    del self._segments[day]
+                    self._close(day)
             return len(lines) - len(unwritten)
 
+    def _close(self, day: date) -> None:
+        segment = self._segments.pop(day)
+        try:
+            _publish(segment.file, segment.tmp)
+        finally:  # unpublished, the next start's recovery publishes it
+            segment.file.close()
+
     def _write(self, day: date, data: bytes) -> None:
-        segment = self._segments.get(day) or self._open(day)
+        segment = self._segments.pop(day, None)
+        if segment is None:
+            if len(self._segments) >= self.max_open_files:
+                self._close(next(iter(self._segments)))
+            segment = self._open(day)
+        self._segments[day] = segment  # now the most recently written
         size = segment.file.tell()
         try:
             segment.file.write(data)
@@ -155,12 +176,11 @@ class PredictionLog:
 
     def _open(self, day: date) -> _Segment:
         folder = self.root / f"date={day.isoformat()}"
-        folder.mkdir(parents=True, exist_ok=True)
+        make_dirs(folder)
         tmp = folder / f".part-{os.getpid()}-{uuid.uuid4().hex[:12]}.jsonl.tmp"
         file = open(tmp, "xb")  # noqa: SIM115 - stays open across flushes until published
         fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._segments[day] = segment = _Segment(tmp, file, time.monotonic())
-        return segment
+        return _Segment(tmp, file, time.monotonic())
 
     def close(self) -> None:
         self._stop.set()

@@ -124,6 +124,14 @@ class PredictResponse(BaseModel):
     reasons: list[Reason]
 
 
+class LoadRefusal(BaseModel):
+    """A model or online store that failed its checks: not loaded, the last good one serves."""
+
+    source: str = Field(description="The model version or the store file.")
+    reason: str
+    at: str = Field(description="When it was first refused (UTC).")
+
+
 class ModelInfo(BaseModel):
     version: str
     algorithm: str
@@ -132,3 +140,6 @@ class ModelInfo(BaseModel):
     train_window: list[str]
     test_window: list[str]
     loaded_at: str
+    last_load_error: LoadRefusal | None = Field(
+        description="The promoted version that was refused since this one loaded, if any."
+    )

@@ -3,11 +3,11 @@
 from datetime import UTC, datetime
 
 import orjson
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Security, status
 from starlette.types import Receive, Scope, Send
 
 from trybank_serving.asgi_route import AsgiRoute, read_body, send_json
-from trybank_serving.deps import check_api_key, parse_body
+from trybank_serving.deps import api_key_header, check_api_key, parse_body
 from trybank_serving.metrics import SCORES, decision_counter
 from trybank_serving.online_features import event_of
 from trybank_serving.schemas import PredictResponse, TransactionIn
@@ -58,6 +58,7 @@ route = AsgiRoute(
     name="predict",
     tags=["predict"],
     response_model=PredictResponse,
+    dependencies=[Security(api_key_header)],  # documents the key; predict() checks it itself
     description=(
         "Score a transaction: fraud probability, decision at the model's threshold, model version and "
         "the three features that pushed the score up most. Logged to `predictions/`."

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from trybank_assets.resources.lake import LakeResource
 from trybank_assets.settings import TrybankSettings
 from trybank_serving.app import create_app
+from trybank_serving.http_protocol import server_options
 
 API_KEY = "test-key-123"
 HEADERS = {"X-API-Key": API_KEY}
@@ -75,7 +76,12 @@ class LiveServer:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            **server_options(settings),
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
