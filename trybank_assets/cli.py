@@ -4,18 +4,27 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 import yaml
 from tqdm import tqdm
 
-from trybank_assets.file_import import ColumnMapping, ImportFileError, detect_format, import_file, read_rows
+from trybank_assets.file_import import (
+    MAPPABLE,
+    ColumnMapping,
+    ImportFileError,
+    ImportOptions,
+    detect_format,
+    import_file,
+    read_rows,
+)
 from trybank_assets.lake_layout import LakeLayout
-from trybank_assets.schemas import BRONZE_FIELDS
 from trybank_assets.settings import get_settings
 from trybank_assets.simulator import SimulatorConfig, write_day
 
-app = typer.Typer(help="TryBank fraud lakehouse.", no_args_is_help=True, add_completion=False)
+# No rich markup: it would swallow the "[default: …]" in help texts as if it were a tag.
+app = typer.Typer(help="TryBank fraud lakehouse.", no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
 def _yesterday() -> date:
@@ -70,10 +79,29 @@ def ingest(
         list[str] | None, typer.Option("--map", help="FIELD=COLUMN, repeatable; wins over --mapping.")
     ] = None,
     fmt: Annotated[
-        str | None, typer.Option("--format", help="csv, jsonl or parquet [default: from the suffix].")
+        str | None,
+        typer.Option(
+            "--format", help="csv, jsonl or parquet; gzip is detected [default: from the suffix, through .gz]."
+        ),
     ] = None,
+    timezone: Annotated[
+        str, typer.Option(help="IANA zone of timestamps without an offset, e.g. Europe/Amsterdam.")
+    ] = "UTC",
+    time_format: Annotated[
+        str | None, typer.Option(help="strptime pattern for non-ISO timestamps, e.g. '%d/%m/%Y %H:%M'.")
+    ] = None,
+    max_reject_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Exit non-zero (after writing what was accepted) above this share of rejects."
+        ),
+    ] = 0.01,
 ) -> None:
     """Import external transactions into bronze, split by UTC day; bad rows are rejected with line and reason."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(f"unknown time zone {timezone!r}", param_hint="--timezone") from exc
     columns: dict[str, str] = {}
     defaults: dict[str, str] = {}
     if mapping is not None:
@@ -89,13 +117,20 @@ def ingest(
         columns[field_name.strip()] = column.strip()
     name = name or re.sub(r"[^a-z0-9_-]+", "-", file.stem.lower()).strip("-") or "file"
     if not columns:
-        columns = {f: f for f in BRONZE_FIELDS}  # a file already in the bronze layout
-        columns = {f: c for f, c in columns.items() if f in _header(file, fmt)}
+        header = _header(file, fmt)
+        columns = {f: f for f in MAPPABLE if f in header}  # a file already in the bronze layout
 
-    lake = LakeLayout(str(get_settings().lake_root))
+    settings = get_settings()
+    lake = LakeLayout(str(settings.lake_root))
+    options = ImportOptions(
+        naive_zone=zone,
+        time_format=time_format,
+        partitions_start=settings.partitions_start,
+        max_future=timedelta(seconds=settings.api_max_future_seconds),
+    )
     try:
         with tqdm(unit=" rows", desc=f"importing {file.name}", unit_scale=True) as bar:
-            summary = import_file(file, lake, name, ColumnMapping(columns, defaults), fmt, progress=bar.update)
+            summary = import_file(file, lake, name, ColumnMapping(columns, defaults), fmt, options, bar.update)
     except ImportFileError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -106,6 +141,13 @@ def ingest(
     if summary.reject_file:
         typer.echo(f"rejected rows with their reasons: {summary.reject_file}")
     typer.echo(f"{file}: {summary.line()} → source=import-{name}")
+    if summary.reject_rate > max_reject_rate:
+        typer.echo(
+            f"error: {summary.reject_rate:.2%} of the rows were rejected, above --max-reject-rate "
+            f"{max_reject_rate:.2%}; the accepted rows are in bronze, see the reasons above",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def _header(file: Path, fmt: str | None) -> list[str]:

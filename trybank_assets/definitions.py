@@ -4,6 +4,7 @@ from dagster import Definitions, in_process_executor
 
 from trybank_assets.assets.aggregates import customer_daily_aggregates, terminal_daily_aggregates
 from trybank_assets.assets.bronze import bronze_transactions
+from trybank_assets.assets.demo import simulated_transactions
 from trybank_assets.assets.gold import gold_transaction_features
 from trybank_assets.assets.model import deployed_fraud_model, fraud_model
 from trybank_assets.assets.monitoring import prediction_log
@@ -22,8 +23,11 @@ from trybank_assets.resources import build_resources
 from trybank_assets.sensors import refresh_online_store
 from trybank_assets.settings import get_settings
 
+settings = get_settings()
+
 defs = Definitions(
     assets=[
+        *([simulated_transactions] if settings.simulator_enabled else []),
         bronze_transactions,
         silver_transactions,
         customer_daily_aggregates,
@@ -34,7 +38,7 @@ defs = Definitions(
         online_customer_state,
         prediction_log,
     ],
-    resources=build_resources(get_settings()),
+    resources=build_resources(settings),
     jobs=[daily_lakehouse_job, online_store_job, daily_monitoring_job, model_job],
     schedules=[daily_lakehouse_schedule, daily_monitoring_schedule, weekly_model_schedule],
     sensors=[refresh_online_store],

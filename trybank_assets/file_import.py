@@ -1,14 +1,18 @@
-"""Import a bank's own transaction history (CSV, JSON lines, Parquet) into bronze.
+"""Import a bank's own transaction history (CSV, JSON lines, Parquet; CSV and JSON lines may be
+gzip-compressed) into bronze.
 
-Columns are mapped onto the bronze contract; timestamps without a zone are UTC; integer ids
-become strings. Every row is either written to bronze under ``source=import-<name>``, split by
-UTC day, or rejected with its file, line and reason: nothing is dropped silently. A row without
-a ``transaction_id`` gets a UUID derived from the import name, its line and its content, so
-importing the same file twice writes the same bytes and silver sees no new transaction.
+Columns are mapped onto the bronze record and every value goes through ``bronze_contract``, the
+rules every writer shares. Every row is either written to bronze under ``source=import-<name>``,
+split by UTC day, or rejected with its file, line, rule and reason: nothing is dropped silently. The
+source's own id is kept as ``source_transaction_id``; ``transaction_id`` is that id when it is a UUID,
+else a UUID derived from the import name and the id (or, without an id, from the line and content),
+so importing the same file twice writes the same bytes and silver sees no new transaction.
 """
 
 import csv
+import gzip
 import hashlib
+import io
 import json
 import math
 import os
@@ -18,30 +22,24 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import yaml
 
+from trybank_assets import bronze_contract as contract
+from trybank_assets.bronze_contract import BRONZE_FIELDS, RecordRejected
 from trybank_assets.lake_layout import LakePaths
-from trybank_assets.schemas import (
-    BRONZE_FIELDS,
-    CHANNELS,
-    CURRENCIES,
-    MAX_AMOUNT,
-    MERCHANT_CATEGORIES,
-)
 
 REQUIRED = ("event_time", "customer_id", "terminal_id", "amount")
-OPTIONAL = tuple(f for f in BRONZE_FIELDS if f not in REQUIRED)
+# Mappable fields: the bronze record's, with the source's id under transaction_id.
+MAPPABLE = tuple(f for f in BRONZE_FIELDS if f != "source_transaction_id")
 FORMATS = ("csv", "jsonl", "parquet")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_TRUE, _FALSE = {"1", "true", "t", "yes", "y"}, {"0", "false", "f", "no", "n"}
 _ID_NAMESPACE = uuid.UUID("6f1c9a52-3f7e-4b8e-9a51-6c2d7e0b4a10")
 _BATCH_ROWS = 65_536
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class ImportFileError(ValueError):
@@ -64,17 +62,25 @@ class ColumnMapping:
 
     def validate(self, available: list[str]) -> None:
         unknown = set(self.columns) | set(self.defaults)
-        unknown -= set(BRONZE_FIELDS)
+        unknown -= set(MAPPABLE)
         if unknown:
-            raise ImportFileError(
-                f"unknown bronze field(s) in the mapping: {sorted(unknown)}; known: {list(BRONZE_FIELDS)}"
-            )
+            raise ImportFileError(f"unknown bronze field(s) in the mapping: {sorted(unknown)}; known: {list(MAPPABLE)}")
         missing = [c for c in self.columns.values() if c not in available]
         if missing:
             raise ImportFileError(f"column(s) {missing} not in the file; it has {available}")
         absent = [f for f in REQUIRED if f not in self.columns and f not in self.defaults]
         if absent:
             raise ImportFileError(f"no column mapped to required field(s) {absent}; use --map FIELD=COLUMN")
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to read values the file does not spell out, and which event times bronze can take."""
+
+    naive_zone: tzinfo = UTC  # the zone of timestamps without an offset
+    time_format: str | None = None  # a strptime pattern for non-ISO timestamps
+    partitions_start: date = date.min  # no asset reads an earlier day
+    max_future: timedelta = timedelta(minutes=5)
 
 
 @dataclass
@@ -87,6 +93,10 @@ class ImportSummary:
     reject_file: Path | None = None
     first_rejects: list[str] = field(default_factory=list)
 
+    @property
+    def reject_rate(self) -> float:
+        return self.rejected / self.rows_read if self.rows_read else 0.0
+
     def line(self) -> str:
         span = f" ({min(self.days)}..{max(self.days)})" if self.days else ""
         return (
@@ -95,12 +105,24 @@ class ImportSummary:
         )
 
 
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == _GZIP_MAGIC
+
+
 def detect_format(path: Path) -> str:
-    suffix = path.suffix.lower().lstrip(".")
+    """The format from the suffix, looking through a trailing ``.gz``."""
+    suffixes = [x.lower().lstrip(".") for x in path.suffixes]
+    suffix = suffixes[-2] if suffixes[-1:] == ["gz"] and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
     fmt = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl", "parquet": "parquet", "pq": "parquet"}
     if suffix not in fmt:
         raise ImportFileError(f"{path}: cannot tell the format from '.{suffix}'; pass --format {'|'.join(FORMATS)}")
     return fmt[suffix]
+
+
+def _open_binary(path: Path):
+    """The file's bytes, decompressed when it is gzip (told by its first bytes, not its name)."""
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
 
 
 def _as_text(value) -> str | None:
@@ -127,23 +149,33 @@ def read_rows(path: Path, fmt: str) -> tuple[list[str], Iterator[tuple[int, dict
     return _jsonl_rows(path)
 
 
+def _open_text(path: Path):
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8", newline="")
+
+
 def _csv_rows(path: Path):
-    with open(path, newline="") as fh:
-        names = next(csv.reader(fh), None)
+    try:
+        with _open_text(path) as fh:
+            names = next(csv.reader(fh), None)
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise ImportFileError(f"{path}:1: cannot read the header line ({exc})") from exc
     if not names:
         raise ImportFileError(f"{path}: empty file, no header line")
 
     def rows():
-        with open(path, newline="") as fh:
+        with _open_text(path) as fh:
             reader = csv.reader(fh)
             next(reader)
             line = reader.line_num + 1
-            for fields in reader:
-                if len(fields) != len(names):
-                    yield line, MalformedRow(f"{len(fields)} fields, the header has {len(names)}")
-                else:
-                    yield line, {n: (v.strip() or None) for n, v in zip(names, fields, strict=True)}
-                line = reader.line_num + 1
+            try:
+                for fields in reader:
+                    if len(fields) != len(names):
+                        yield line, MalformedRow(f"{len(fields)} fields, the header has {len(names)}")
+                    else:
+                        yield line, {n: (v.strip() or None) for n, v in zip(names, fields, strict=True)}
+                    line = reader.line_num + 1
+            except (UnicodeDecodeError, OSError, EOFError) as exc:
+                raise ImportFileError(f"{path}:{line}: cannot read on from here ({exc})") from exc
 
     return names, rows()
 
@@ -164,122 +196,81 @@ def _parquet_rows(path: Path):
 
 
 def _jsonl_rows(path: Path):
-    with open(path, "rb") as fh:
-        first = fh.readline()
     try:
+        with _open_binary(path) as fh:
+            first = fh.readline()
         names = list(json.loads(first))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ImportFileError(f"{path}:1: not a JSON object; cannot read the column names") from exc
+    except (ValueError, TypeError, OSError, EOFError) as exc:
+        raise ImportFileError(f"{path}:1: not a JSON object; cannot read the column names ({exc})") from exc
 
     def rows():
-        with open(path, "rb") as fh:
-            for line, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    yield line, MalformedRow(f"malformed JSON ({exc.msg})")
-                    continue
-                if not isinstance(record, dict):
-                    yield line, MalformedRow("a JSON line that is not an object")
-                    continue
-                yield line, {n: _as_text(record.get(n)) for n in names}
+        line = 0
+        try:
+            with _open_binary(path) as fh:
+                for line, raw in enumerate(fh, start=1):
+                    if not raw.strip():
+                        continue
+                    try:
+                        record = json.loads(raw)
+                    except ValueError as exc:  # bad JSON or bytes that are not UTF-8
+                        yield line, MalformedRow(f"malformed JSON ({getattr(exc, 'msg', None) or exc})")
+                        continue
+                    if not isinstance(record, dict):
+                        yield line, MalformedRow("a JSON line that is not an object")
+                        continue
+                    yield line, {n: _as_text(record.get(n)) for n in names}
+        except (OSError, EOFError) as exc:
+            raise ImportFileError(f"{path}:{line + 1}: cannot read on from here ({exc})") from exc
 
     return names, rows()
 
 
-def _parse_time(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _amount(text: str) -> float:
-    value = Decimal(text)
-    if not value.is_finite():
-        raise ValueError("amount is not a finite number")
-    if value <= 0:
-        raise ValueError("amount must be positive")
-    if value > MAX_AMOUNT:
-        raise ValueError(f"amount above {MAX_AMOUNT}")
-    if value != value.quantize(Decimal("0.01")):
-        raise ValueError("amount has more than two decimals")
-    return float(value)
-
-
-def _in(vocabulary, what: str) -> Callable[[str], str]:
-    def check(text: str) -> str:
-        if text not in vocabulary:
-            raise ValueError(f"unknown {what} {text!r}")
-        return text
-
-    return check
-
-
-def _country(text: str) -> str:
-    text = text.upper()
-    if not _COUNTRY.match(text):
-        raise ValueError(f"country {text!r} is not an ISO 3166 alpha-2 code")
-    return text
-
-
-def _flag(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(f"is_fraud {text!r} is not a boolean")
-
-
-_FIELD_PARSERS: dict[str, Callable[[str], object]] = {
-    "currency": _in(CURRENCIES, "currency"),
-    "channel": _in(CHANNELS, "channel"),
-    "merchant_category": _in(MERCHANT_CATEGORIES, "merchant_category"),
-    "merchant_country": _country,
-    "customer_country": _country,
-    "is_fraud": _flag,
-}
-
-
-def to_bronze_record(values: dict[str, str | None], import_name: str, line: int) -> dict:
-    """One mapped row as a bronze record; raises ValueError with the reason."""
+def to_bronze_record(values: dict[str, str | None], import_name: str, line: int, options: ImportOptions) -> dict:
+    """One mapped row as a bronze record; raises RecordRejected with the rule it breaks."""
     for name in REQUIRED:
         if values.get(name) is None:
-            raise ValueError(f"missing {name}")
-    try:
-        event_time = _parse_time(values["event_time"])
-    except ValueError:
-        raise ValueError(f"event_time {values['event_time']!r} is not an ISO-8601 timestamp") from None
-    try:
-        amount = _amount(values["amount"])
-    except InvalidOperation:
-        raise ValueError(f"amount {values['amount']!r} is not a number") from None
-    record = {
-        "transaction_id": values.get("transaction_id"),
-        "event_time": event_time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "customer_id": values["customer_id"],
-        "terminal_id": values["terminal_id"],
-        "amount": amount,
-    }
-    for name in OPTIONAL:
-        if name in record:
-            continue
+            raise RecordRejected(f"missing_{name}")
+    event_time = contract.parse_event_time(values["event_time"], options.naive_zone, options.time_format)
+    if event_time.date() < options.partitions_start:
+        raise RecordRejected("event_time_before_partitions_start", f"first partition {options.partitions_start}")
+    latest = datetime.now(UTC) + options.max_future
+    if event_time > latest:
+        raise RecordRejected("event_time_in_future", f"after {contract.format_event_time(latest)}")
+
+    def optional(name: str, parse: Callable[[str], object]):
         text = values.get(name)
-        record[name] = None if text is None else _FIELD_PARSERS.get(name, str)(text)
-    record["currency"] = record["currency"] or "EUR"
-    if record["transaction_id"] is None:
+        return None if text is None else parse(text)
+
+    is_fraud = optional("is_fraud", contract.fraud_flag)
+    record = contract.bronze_record(
+        transaction_id="",
+        event_time=event_time,
+        customer_id=contract.identifier(values["customer_id"], "customer_id"),
+        terminal_id=contract.identifier(values["terminal_id"], "terminal_id"),
+        amount_cents=contract.amount_cents(values["amount"]),
+        currency=optional("currency", contract.currency_code) or "EUR",
+        merchant_country=optional("merchant_country", lambda t: contract.country_code(t, "merchant_country")),
+        customer_country=optional("customer_country", lambda t: contract.country_code(t, "customer_country")),
+        channel=optional("channel", lambda t: contract.label(t, "channel")),
+        merchant_category=optional("merchant_category", lambda t: contract.label(t, "merchant_category")),
+        is_fraud=is_fraud,
+        fraud_scenario=values.get("fraud_scenario"),
+        source_transaction_id=optional("transaction_id", lambda t: contract.identifier(t, "source_transaction_id")),
+    )
+    record["transaction_id"] = _transaction_id(record, import_name, line)
+    return record
+
+
+def _transaction_id(record: dict, import_name: str, line: int) -> str:
+    source_id = record["source_transaction_id"]
+    if source_id is None:
         content = json.dumps([import_name, line, record], sort_keys=True, default=str)
-        record["transaction_id"] = str(uuid.uuid5(_ID_NAMESPACE, content))
-    else:
-        try:
-            record["transaction_id"] = str(uuid.UUID(record["transaction_id"]))
-        except ValueError:
-            # Non-UUID source ids are kept stable by hashing them into the import's namespace.
-            record["transaction_id"] = str(uuid.uuid5(_ID_NAMESPACE, f"{import_name}:{record['transaction_id']}"))
-    if record["is_fraud"] is not True:
-        record["fraud_scenario"] = None
-    return {name: record[name] for name in BRONZE_FIELDS}
+        return str(uuid.uuid5(_ID_NAMESPACE, content))
+    try:
+        return str(uuid.UUID(source_id))
+    except ValueError:
+        # Non-UUID source ids are kept stable by hashing them into the import's namespace.
+        return str(uuid.uuid5(_ID_NAMESPACE, f"{import_name}:{source_id}"))
 
 
 def _file_digest(path: Path) -> str:
@@ -334,6 +325,7 @@ def import_file(
     import_name: str,
     mapping: ColumnMapping,
     fmt: str | None = None,
+    options: ImportOptions = ImportOptions(),
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
     """Map, validate and write ``path`` to bronze; returns what happened to every row."""
@@ -357,28 +349,28 @@ def import_file(
     summary = ImportSummary()
     with open(reject_file, "w", newline="") as rejects_fh:
         rejects = csv.writer(rejects_fh)
-        rejects.writerow(["file", "line", "reason", "raw"])
+        rejects.writerow(["file", "line", "rule", "reason", "raw"])
 
-        def reject(line: int, reason: str, raw: str) -> None:
+        def reject(line: int, rule: str, reason: str, raw: str) -> None:
             summary.rejected += 1
-            rejects.writerow((str(path), line, reason, raw))
+            rejects.writerow((str(path), line, rule, reason, raw))
             if len(summary.first_rejects) < 20:
-                summary.first_rejects.append(f"{path}:{line}: {reason}")
+                summary.first_rejects.append(f"{path}:{line}: {rule}: {reason}")
 
         for line, row in rows:
             summary.rows_read += 1
             if progress and summary.rows_read % 10_000 == 0:
                 progress(10_000)
             if isinstance(row, MalformedRow):
-                reject(line, str(row), "")
+                reject(line, "malformed_row", str(row), "")
                 continue
             values = {f: row[c] for f, c in mapping.columns.items()}
             for f, default in mapping.defaults.items():
                 values[f] = values.get(f) or str(default)
             try:
-                record = to_bronze_record(values, import_name, line)
-            except ValueError as exc:
-                reject(line, str(exc), json.dumps(row))
+                record = to_bronze_record(values, import_name, line, options)
+            except RecordRejected as exc:
+                reject(line, exc.rule, exc.text, json.dumps(row))
                 continue
             spool.add(record["event_time"][:10], json.dumps(record, separators=(",", ":")).encode() + b"\n")
     if progress:

@@ -8,12 +8,22 @@ def day_dir(table: Path, day: date) -> Path:
     return table / f"date={day.isoformat()}"
 
 
+def _days(table: Path) -> list[str]:
+    return sorted(p.name.removeprefix("date=") for p in table.glob("date=*") if p.is_dir())
+
+
 def latest_day(table: Path) -> date:
     """The newest ``date=`` partition of a table."""
-    days = sorted(p.name.removeprefix("date=") for p in table.glob("date=*") if p.is_dir())
+    days = _days(table)
     if not days:
         raise ValueError(f"no partitions under {table}: materialize it first")
     return date.fromisoformat(days[-1])
+
+
+def earliest_day(table: Path) -> date | None:
+    """The oldest ``date=`` folder of a table, or None when it has none."""
+    days = _days(table)
+    return date.fromisoformat(days[0]) if days else None
 
 
 class LakePaths:

@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 
+from trybank_assets.settings import TrybankSettings
 from trybank_serving.state import ServingState
 
 M = TypeVar("M", bound=BaseModel)
@@ -36,10 +37,12 @@ def check_api_key(state: ServingState, given: bytes | None) -> None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong X-API-Key header")
 
 
-def parse_body(model: type[M], body: bytes) -> M:
-    """Validate straight from the raw bytes; errors become FastAPI's usual 422 naming the field."""
+def parse_body(model: type[M], body: bytes, settings: TrybankSettings | None = None) -> M:
+    """Validate straight from the raw bytes; errors become FastAPI's usual 422 naming the field.
+
+    ``settings`` reach the validators as context (the accepted event-time window is the app's)."""
     try:
-        return model.model_validate_json(body)
+        return model.model_validate_json(body, context=settings)
     except ValidationError as exc:
         errors = [
             {**e, "loc": ("body", *e["loc"])}

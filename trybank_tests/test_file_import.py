@@ -1,4 +1,5 @@
 import csv
+import gzip
 import json
 from datetime import date
 
@@ -9,8 +10,9 @@ from dagster import materialize
 from typer.testing import CliRunner
 
 from trybank_assets.assets.silver import SILVER_SCHEMA, silver_transactions
+from trybank_assets.bronze_contract import RULES
 from trybank_assets.cli import app
-from trybank_assets.file_import import ColumnMapping, ImportFileError, import_file
+from trybank_assets.file_import import ColumnMapping, ImportFileError, ImportOptions, import_file
 from trybank_assets.lib.spark_tables import read_days
 from trybank_assets.resources.lake import LakeResource
 from trybank_assets.settings import get_settings
@@ -38,20 +40,23 @@ GOOD = [
 BAD = [
     (
         {"TX_DATETIME": "2026-03-10 01:00:00", "CUSTOMER_ID": 7, "TERMINAL_ID": 1, "TX_AMOUNT": -3, "TX_FRAUD": 0},
-        "positive",
+        "amount_negative",
     ),
-    ({"TX_DATETIME": "yesterday", "CUSTOMER_ID": 7, "TERMINAL_ID": 1, "TX_AMOUNT": 3, "TX_FRAUD": 0}, "ISO-8601"),
+    (
+        {"TX_DATETIME": "yesterday", "CUSTOMER_ID": 7, "TERMINAL_ID": 1, "TX_AMOUNT": 3, "TX_FRAUD": 0},
+        "invalid_event_time",
+    ),
     (
         {"TX_DATETIME": "2026-03-10 01:00:00", "CUSTOMER_ID": None, "TERMINAL_ID": 1, "TX_AMOUNT": 3, "TX_FRAUD": 0},
-        "missing customer_id",
+        "missing_customer_id",
     ),
     (
         {"TX_DATETIME": "2026-03-10 01:00:00", "CUSTOMER_ID": 7, "TERMINAL_ID": 1, "TX_AMOUNT": 1.234, "TX_FRAUD": 0},
-        "two decimals",
+        "amount_sub_cent",
     ),
     (
         {"TX_DATETIME": "2026-03-10 01:00:00", "CUSTOMER_ID": 7, "TERMINAL_ID": 1, "TX_AMOUNT": 3, "TX_FRAUD": "maybe"},
-        "boolean",
+        "invalid_is_fraud",
     ),
 ]
 ROWS = GOOD + [row for row, _ in BAD]
@@ -85,14 +90,15 @@ def test_import_maps_splits_by_day_and_rejects_with_line_and_reason(tmp_path, fm
         rejects = list(csv.DictReader(fh))
     for i, (reject, (_, reason)) in enumerate(zip(rejects, BAD, strict=True)):
         assert reject["line"] == str(first_line + len(GOOD) + i)
-        assert reason in reject["reason"]
+        assert reject["rule"] == reason
+        assert reject["reason"].startswith(RULES[reason])
         assert reject["file"] == str(source)
 
     day = lake.bronze_source_dir(date(2026, 3, 10), "import-partner")
     records = [json.loads(line) for f in day.glob("*.jsonl") for line in f.read_text().splitlines()]
     assert [r["customer_id"] for r in records] == ["596", "2"]  # integer ids become strings
-    assert records[0]["event_time"] == "2026-03-10T00:00:31.000Z"  # naive means UTC
-    assert records[1]["event_time"] == "2026-03-10T21:30:00.000Z"  # offsets converted to UTC
+    assert records[0]["event_time"] == "2026-03-10T00:00:31.000000Z"  # naive means UTC
+    assert records[1]["event_time"] == "2026-03-10T21:30:00.000000Z"  # offsets converted to UTC
     assert [r["is_fraud"] for r in records] == [False, True]
     assert records[0]["merchant_country"] is None and records[0]["currency"] == "EUR"
 
@@ -137,7 +143,145 @@ def test_cli_ingest_with_a_yaml_mapping(tmp_path, monkeypatch):
         bad = CliRunner().invoke(app, ["ingest", str(source), "--map", "amount"])
     finally:
         get_settings.cache_clear()
-    assert result.exit_code == 0, result.output
+    # 5 of 8 rows rejected: above the default --max-reject-rate of 1%, so the exit code says so,
+    # after the accepted rows were written and the summary printed.
+    assert result.exit_code == 1, result.output
     assert "rows read 8, accepted 3, rejected 5, days touched 2" in result.output
-    assert f"{source}:{2 + len(GOOD)}: amount must be positive" in result.output
+    assert f"{source}:{2 + len(GOOD)}: amount_negative: amount is negative" in result.output
+    assert "above --max-reject-rate" in result.output
+    assert len(list((tmp_path / "lake").rglob("part-*.jsonl"))) == 2
     assert bad.exit_code == 2 and "FIELD=COLUMN" in bad.output
+
+
+BANK_EXPORT_HEADER = [
+    "TRANSACTION_ID",
+    "TX_DATETIME",
+    "CUSTOMER_ID",
+    "TERMINAL_ID",
+    "TX_AMOUNT",
+    "CCY",
+    "CHANNEL",
+    "TX_FRAUD",
+]
+# A bank's export as it comes: float64 artefacts, zero amounts, naive local times, its own ids,
+# any currency, its own channel names. Only the last three rows are genuinely bad.
+BANK_EXPORT = [
+    ["A1", "2026-03-10 00:30:00", "596", "3156", "85.64999999999999", "EUR", "pos", "1"],
+    ["11919", "2026-03-10 12:00:00", "596", "3156", "0.0", "EUR", "card_verification", "0"],
+    ["b2", "2026-03-10 13:00:00", "2", "13", "12.340000001", "JPY", "Contactless", "0"],
+    ["5b6f1c1e-8f1e-4a43-9f0c-6f9d2c1b7a10", "2026-03-11 09:00:00", "2", "13", "5e-324", "usd", "ecommerce", "0"],
+    ["bad1", "2026-03-10 14:00:00", "3", "13", "12.345", "EUR", "pos", "0"],
+    ["bad2", "2026-03-10 15:00:00", "3", "13", "-1.00", "EUR", "pos", "0"],
+    ["bad3", "2025-12-31 15:00:00", "3", "13", "1.00", "EUR", "pos", "0"],
+]
+BANK_MAP = [
+    "transaction_id=TRANSACTION_ID",
+    "event_time=TX_DATETIME",
+    "customer_id=CUSTOMER_ID",
+    "terminal_id=TERMINAL_ID",
+    "amount=TX_AMOUNT",
+    "currency=CCY",
+    "channel=CHANNEL",
+    "is_fraud=TX_FRAUD",
+]
+
+
+def _bank_export_csv_gz(path):
+    with gzip.open(path, "wt", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(BANK_EXPORT_HEADER)
+        writer.writerows(BANK_EXPORT)
+    return path
+
+
+def _ingest(lake_root, *args):
+    """`trybank ingest` as a user runs it, on a lake whose partitions start 2026-01-01."""
+    env = {"TRYBANK_LAKE_ROOT": str(lake_root), "TRYBANK_PARTITIONS_START": "2026-01-01"}
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, ["ingest", *[str(a) for a in args]], env=env)
+    finally:
+        get_settings.cache_clear()
+
+
+def _bronze_records(lake_root) -> list[dict]:
+    files = sorted((lake_root / "bronze" / "transactions").rglob("part-*.jsonl"))
+    return [json.loads(line) for f in files for line in f.read_text().splitlines()]
+
+
+def test_a_bank_export_csv_gz_loses_only_the_genuinely_bad_rows(tmp_path):
+    lake_root = tmp_path / "lake"
+    source = _bank_export_csv_gz(tmp_path / "history.csv.gz")
+    maps = [a for m in BANK_MAP for a in ("--map", m)]
+    result = _ingest(lake_root, source, *maps, "--timezone", "Europe/Amsterdam", "--max-reject-rate", "0.5")
+
+    assert result.exit_code == 0, result.output
+    assert "rows read 7, accepted 4, rejected 3" in result.output
+    assert f"{source}:6: amount_sub_cent" in result.output
+    assert f"{source}:7: amount_negative" in result.output
+    assert f"{source}:8: event_time_before_partitions_start" in result.output
+    by_source_id = {r["source_transaction_id"]: r for r in _bronze_records(lake_root)}
+    assert set(by_source_id) == {"A1", "11919", "b2", "5b6f1c1e-8f1e-4a43-9f0c-6f9d2c1b7a10"}
+    assert [by_source_id[i]["amount"] for i in ("A1", "11919", "b2")] == [85.65, 0.0, 12.34]
+    assert by_source_id["5b6f1c1e-8f1e-4a43-9f0c-6f9d2c1b7a10"]["amount"] == 0.0
+    # Naive times are Amsterdam local time (UTC+1 in March): 00:30 local is the previous UTC day.
+    assert by_source_id["A1"]["event_time"] == "2026-03-09T23:30:00.000000Z"
+    assert (by_source_id["b2"]["currency"], by_source_id["b2"]["channel"]) == ("JPY", "contactless")
+    assert by_source_id["11919"]["channel"] == "card_verification"
+    # The bank's id is kept; a UUID id is the transaction_id itself, others get a stable UUID.
+    assert by_source_id["5b6f1c1e-8f1e-4a43-9f0c-6f9d2c1b7a10"]["transaction_id"] == (
+        "5b6f1c1e-8f1e-4a43-9f0c-6f9d2c1b7a10"
+    )
+    first_ids = {r["transaction_id"] for r in by_source_id.values()}
+    assert (
+        _ingest(lake_root, source, *maps, "--timezone", "Europe/Amsterdam", "--max-reject-rate", "0.5").exit_code == 0
+    )
+    assert {r["transaction_id"] for r in _bronze_records(lake_root)} == first_ids
+
+
+def test_max_reject_rate_fails_the_command_after_writing_what_was_accepted(tmp_path):
+    lake_root = tmp_path / "lake"
+    source = _bank_export_csv_gz(tmp_path / "history.csv.gz")
+    maps = [a for m in BANK_MAP for a in ("--map", m)]
+    result = _ingest(lake_root, source, *maps, "--max-reject-rate", "0.4")
+    assert result.exit_code == 1
+    assert "42.86% of the rows were rejected, above --max-reject-rate 40.00%" in result.output
+    assert len(_bronze_records(lake_root)) == 4
+
+
+@pytest.mark.parametrize("name", ["history.jsonl.gz", "history.export"])
+def test_gzip_json_lines_by_suffix_or_with_format(tmp_path, name):
+    source = tmp_path / name
+    with gzip.open(source, "wt") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in GOOD)
+    args = [] if name.endswith(".jsonl.gz") else ["--format", "jsonl"]
+    maps = [a for f, c in MAPPING.columns.items() for a in ("--map", f"{f}={c}")]
+    result = _ingest(tmp_path / "lake", source, *maps, *args)
+    assert result.exit_code == 0, result.output
+    assert "rows read 3, accepted 3, rejected 0" in result.output
+
+
+def test_bytes_that_are_not_utf8_are_a_rejected_line_not_a_traceback(tmp_path):
+    source = tmp_path / "history.jsonl"
+    source.write_bytes(json.dumps(GOOD[0]).encode() + b"\n" + b'{"TX_DATETIME": "\xff\xfe"}\n')
+    summary = import_file(source, LakeResource(root=str(tmp_path / "lake")), "partner", MAPPING)
+    assert (summary.accepted, summary.rejected) == (1, 1)
+    assert "malformed JSON" in summary.first_rejects[0] and ":2:" in summary.first_rejects[0]
+
+
+def test_an_unknown_time_zone_is_refused_by_name(tmp_path):
+    result = _ingest(tmp_path / "lake", _write(tmp_path / "history.csv", "csv"), "--timezone", "Mars/Olympus")
+    assert result.exit_code == 2
+    assert "Mars/Olympus" in result.output
+
+
+def test_time_format_reads_non_iso_timestamps(tmp_path):
+    source = tmp_path / "history.csv"
+    source.write_text("WHEN,CUSTOMER,TERMINAL,AMOUNT\n10/03/2026 14:05,C1,T1,3.50\n")
+    mapping = ColumnMapping(
+        columns={"event_time": "WHEN", "customer_id": "CUSTOMER", "terminal_id": "TERMINAL", "amount": "AMOUNT"}
+    )
+    options = ImportOptions(time_format="%d/%m/%Y %H:%M")
+    summary = import_file(source, LakeResource(root=str(tmp_path / "lake")), "partner", mapping, options=options)
+    assert summary.accepted == 1
+    assert _bronze_records(tmp_path / "lake")[0]["event_time"] == "2026-03-10T14:05:00.000000Z"

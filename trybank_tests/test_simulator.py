@@ -1,9 +1,9 @@
 from collections import Counter
 from datetime import date, timedelta
 
-from trybank_assets.schemas import BRONZE_FIELDS, FRAUD_SCENARIOS
+from trybank_assets.bronze_contract import BRONZE_FIELDS
 from trybank_assets.simulator import SimulatorConfig, simulate_day, write_day
-from trybank_assets.simulator.generator import encode_records
+from trybank_assets.simulator.generator import FRAUD_SCENARIOS, encode_records
 
 CONFIG = SimulatorConfig(seed=7, n_customers=1000)
 DAY = date(2026, 3, 15)

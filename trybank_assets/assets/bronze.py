@@ -1,4 +1,4 @@
-"""Bronze: raw JSON lines exactly as they arrived, one folder per UTC day and source."""
+"""Bronze: raw JSON lines exactly as the sources wrote them, one folder per UTC day and source."""
 
 from datetime import date
 
@@ -12,12 +12,13 @@ from dagster import (
     asset,
 )
 
+from trybank_assets.bronze_contract import BRONZE_FIELDS
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
-from trybank_assets.resources.simulator import SimulatorResource
-from trybank_assets.schemas import BRONZE_FIELDS
-from trybank_assets.simulator import write_day
+from trybank_assets.settings import get_settings
 
+# The demo's simulator source (assets/demo.py), defined only when TRYBANK_SIMULATOR_ENABLED=true.
+SIMULATED_TRANSACTIONS = "simulated_transactions"
 _NON_STRING_FIELDS = {"amount": "number", "is_fraud": "boolean"}
 BRONZE_COLUMNS = TableSchema(
     columns=[TableColumn(name, _NON_STRING_FIELDS.get(name, "string")) for name in BRONZE_FIELDS]
@@ -42,23 +43,23 @@ def count_complete_lines(lake: LakeResource, day: date) -> dict[str, int]:
 @asset(
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
+    # The demo's simulator is one more source; on a real lake it does not exist and bronze has no upstream.
+    deps=[SIMULATED_TRANSACTIONS] if get_settings().simulator_enabled else [],
     group_name="bronze",
     kinds={"python", "json"},
     description=(
-        "Raw card transactions as JSON lines under bronze/transactions/date=D/source=S/. "
-        "Materializing a day regenerates the simulator's file for that day (same seed, same bytes); "
-        "files of other sources (API, imports) are never rewritten, only counted."
+        "Raw card transactions as JSON lines under bronze/transactions/date=D/source=S/, written by the "
+        "sources (file imports, the API, the demo simulator). Materializing a day registers and counts "
+        "what the sources wrote for it; it never writes or rewrites a row."
     ),
     metadata={"dagster/column_schema": BRONZE_COLUMNS},
 )
-def bronze_transactions(
-    context: AssetExecutionContext, lake: LakeResource, simulator: SimulatorResource
-) -> MaterializeResult:
+def bronze_transactions(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     per_source: dict[str, int] = {}
     for day in run_days(context):
-        simulated = write_day(simulator.config, day, lake.simulated_bronze_file(day))
-        context.log.info(f"bronze {day}: simulated {simulated} transactions")
-        for source, rows in count_complete_lines(lake, day).items():
+        day_counts = count_complete_lines(lake, day)
+        context.log.info(f"bronze {day}: {day_counts or 'no files'}")
+        for source, rows in day_counts.items():
             per_source[source] = per_source.get(source, 0) + rows
     return MaterializeResult(
         metadata={

@@ -41,7 +41,7 @@ from trybank_assets.features import (
     TERMINAL_WINDOWS,
     derive_features,
 )
-from trybank_assets.lake_layout import day_dir
+from trybank_assets.lake_layout import day_dir, earliest_day
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
 from trybank_assets.lib.spark_tables import overwrite_days, read_days
 from trybank_assets.partitions import daily_partitions, run_days
@@ -212,8 +212,10 @@ def transaction_features(
 
 
 def missing_history_days(lake: LakeResource, days: list[date], partitions_start: date) -> list[date]:
-    """Look-back days on or after the first partition whose aggregates were never materialized."""
-    first = max(days[0] - timedelta(days=TERMINAL_LOOKBACK_DAYS), partitions_start)
+    """Look-back days whose aggregates were never materialized, counted from the first partition or
+    the lake's first day of data, whichever is later: before it there is no history to miss."""
+    first_data = earliest_day(lake.bronze_transactions) or days[0]
+    first = max(days[0] - timedelta(days=TERMINAL_LOOKBACK_DAYS), partitions_start, first_data)
     needed = [first + timedelta(days=i) for i in range((days[0] - first).days)]
     return [
         d
@@ -246,7 +248,10 @@ def missing_history_days(lake: LakeResource, days: list[date], partitions_start:
         AssetCheckSpec(
             "history_complete",
             asset="gold_transaction_features",
-            description="every look-back day since the first partition has its daily aggregates",
+            description=(
+                "every look-back day since the first partition and the lake's first day of data has its daily "
+                "aggregates"
+            ),
         ),
     ],
 )

@@ -27,17 +27,21 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from trybank_assets.bronze_contract import (
+    BRONZE_FIELDS,
+    CENT_TOLERANCE,
+    COUNTRY_CODES,
+    CURRENCY_CODES,
+    LABEL_PATTERN,
+    MAX_AMOUNT,
+    MAX_ID_LENGTH,
+    RULES,
+    UUID_PATTERN,
+)
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
 from trybank_assets.lib.spark_tables import overwrite_days, read_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
-from trybank_assets.schemas import (
-    BRONZE_FIELDS,
-    CHANNELS,
-    CURRENCIES,
-    MAX_AMOUNT,
-    MERCHANT_CATEGORIES,
-)
 
 # Every field is read as text so that a bad value becomes a quarantine reason, not a null.
 BRONZE_READ_SCHEMA = StructType(
@@ -63,6 +67,7 @@ SILVER_SCHEMA = StructType(
         StructField("merchant_category", StringType()),
         StructField("is_fraud", BooleanType()),
         StructField("fraud_scenario", StringType()),
+        StructField("source_transaction_id", StringType()),
         StructField("source", StringType(), False),
         StructField("date", DateType(), False),
     ]
@@ -73,14 +78,15 @@ QUARANTINE_SCHEMA = StructType(
     + [
         StructField("raw_record", StringType()),
         StructField("reason", StringType(), False),
+        StructField("reason_text", StringType()),
         StructField("source", StringType()),
         StructField("date", DateType(), False),
     ]
 )
 
-_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _ZONED = r"(Z|[+-]\d{2}:?\d{2})$"
-_COUNTRY = r"^[A-Z]{2}$"
+# Wide enough for any amount text a writer may produce (e.g. a float's 17 significant digits).
+_EXACT_AMOUNT = DecimalType(38, 18)
 
 
 def read_bronze(spark: SparkSession, lake: LakeResource, days: list[date]) -> DataFrame:
@@ -108,42 +114,62 @@ def _blank(name: str) -> F.Column:
     return F.col(name).isNull() | (F.trim(F.col(name)) == "")
 
 
+def _too_long(name: str) -> F.Column:
+    return F.length(F.trim(F.col(name))) > MAX_ID_LENGTH
+
+
 def _invalid_optional(name: str, valid: F.Column) -> F.Column:
     return F.col(name).isNotNull() & ~valid
 
 
+def _code(name: str) -> F.Column:
+    return F.upper(F.trim(F.col(name)))
+
+
+def _label(name: str) -> F.Column:
+    return F.lower(F.trim(F.col(name)))
+
+
 def rejection_reason(df: DataFrame) -> F.Column:
-    """The first rule a raw row breaks, or null for a valid row."""
+    """The first rule of ``bronze_contract.RULES`` a raw row breaks, or null for a valid row."""
     event_time = F.col("event_time").try_cast(TimestampType())
-    amount = F.col("amount").try_cast(DecimalType(30, 10))
+    number = F.col("amount").try_cast("double")
+    amount = F.col("amount").try_cast(_EXACT_AMOUNT)
     rules = [
         (F.col("_corrupt_record").isNotNull(), "malformed_json"),
         (_blank("transaction_id"), "missing_transaction_id"),
-        (~F.col("transaction_id").rlike(_UUID), "invalid_transaction_id"),
+        (~F.col("transaction_id").rlike(UUID_PATTERN), "invalid_transaction_id"),
         (_blank("customer_id"), "missing_customer_id"),
+        (_too_long("customer_id"), "invalid_customer_id"),
         (_blank("terminal_id"), "missing_terminal_id"),
+        (_too_long("terminal_id"), "invalid_terminal_id"),
+        (
+            _invalid_optional("source_transaction_id", ~_too_long("source_transaction_id")),
+            "invalid_source_transaction_id",
+        ),
         (_blank("event_time"), "missing_event_time"),
         (~F.col("event_time").rlike(_ZONED), "event_time_without_zone"),
         (event_time.isNull(), "invalid_event_time"),
         (F.to_date(event_time) != F.col("date"), "event_time_outside_partition"),
         (_blank("amount"), "missing_amount"),
+        (number.isNull() | F.isnan(number), "invalid_amount"),
+        (amount < 0, "amount_negative"),
+        (number > MAX_AMOUNT + float(CENT_TOLERANCE), "amount_too_large"),
         (amount.isNull(), "invalid_amount"),
-        (amount <= 0, "amount_not_positive"),
-        (amount > MAX_AMOUNT, "amount_too_large"),
-        (amount != F.round(amount, 2), "amount_more_than_cents"),
-        (~F.col("currency").isin(*CURRENCIES) | F.col("currency").isNull(), "unknown_currency"),
+        (F.abs(amount - F.round(amount, 2)) > F.lit(CENT_TOLERANCE), "amount_sub_cent"),
+        (~_code("currency").isin(*sorted(CURRENCY_CODES)) | F.col("currency").isNull(), "unknown_currency"),
         (
-            _invalid_optional("merchant_country", F.col("merchant_country").rlike(_COUNTRY)),
+            _invalid_optional("merchant_country", _code("merchant_country").isin(*sorted(COUNTRY_CODES))),
             "invalid_merchant_country",
         ),
         (
-            _invalid_optional("customer_country", F.col("customer_country").rlike(_COUNTRY)),
+            _invalid_optional("customer_country", _code("customer_country").isin(*sorted(COUNTRY_CODES))),
             "invalid_customer_country",
         ),
-        (_invalid_optional("channel", F.col("channel").isin(*CHANNELS)), "unknown_channel"),
+        (_invalid_optional("channel", _label("channel").rlike(LABEL_PATTERN)), "invalid_channel"),
         (
-            _invalid_optional("merchant_category", F.col("merchant_category").isin(*MERCHANT_CATEGORIES)),
-            "unknown_merchant_category",
+            _invalid_optional("merchant_category", _label("merchant_category").rlike(LABEL_PATTERN)),
+            "invalid_merchant_category",
         ),
         (_invalid_optional("is_fraud", F.lower("is_fraud").isin("true", "false")), "invalid_is_fraud"),
     ]
@@ -151,6 +177,10 @@ def rejection_reason(df: DataFrame) -> F.Column:
     for broken, name in reversed(rules):
         reason = F.when(broken, F.lit(name)).otherwise(reason)
     return reason
+
+
+def _reason_text(reason: F.Column) -> F.Column:
+    return F.create_map(*[F.lit(v) for item in sorted(RULES.items()) for v in item])[reason]
 
 
 @dataclass(frozen=True)
@@ -180,7 +210,7 @@ def clean_transactions(raw: DataFrame) -> CleanedTransactions:
         "reason", F.lit("conflicting_duplicate")
     )
 
-    amount = F.col("amount").cast(DecimalType(18, 2))
+    amount = F.round(F.col("amount").cast(_EXACT_AMOUNT), 2).cast(DecimalType(18, 2))
     silver = kept.select(
         "transaction_id",
         F.col("event_time").cast(TimestampType()).alias("event_time"),
@@ -188,20 +218,28 @@ def clean_transactions(raw: DataFrame) -> CleanedTransactions:
         F.trim("terminal_id").alias("terminal_id"),
         amount.alias("amount"),
         (amount * 100).cast(LongType()).alias("amount_cents"),
-        "currency",
-        "merchant_country",
-        "customer_country",
-        "channel",
-        "merchant_category",
+        _code("currency").alias("currency"),
+        _code("merchant_country").alias("merchant_country"),
+        _code("customer_country").alias("customer_country"),
+        _label("channel").alias("channel"),
+        _label("merchant_category").alias("merchant_category"),
         F.lower("is_fraud").cast(BooleanType()).alias("is_fraud"),
         "fraud_scenario",
+        F.trim("source_transaction_id").alias("source_transaction_id"),
         "source",
         "date",
     )
     quarantine = (
         checked.where(F.col("reason").isNotNull())
         .unionByName(conflicts.select(*checked.columns))
-        .select(*BRONZE_FIELDS, F.col("_corrupt_record").alias("raw_record"), "reason", "source", "date")
+        .select(
+            *BRONZE_FIELDS,
+            F.col("_corrupt_record").alias("raw_record"),
+            "reason",
+            _reason_text(F.col("reason")).alias("reason_text"),
+            "source",
+            "date",
+        )
     )
     return CleanedTransactions(silver=silver, quarantine=quarantine, duplicates_dropped=exact_copies)
 

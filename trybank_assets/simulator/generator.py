@@ -11,12 +11,19 @@ from pathlib import Path
 import numpy as np
 from faker import Faker
 
-from trybank_assets.schemas import BRONZE_FIELDS, HOME_COUNTRIES
-from trybank_assets.simulator.population import FOREIGN_COUNTRIES, Population, build_population
+from trybank_assets.bronze_contract import BRONZE_FIELDS, bronze_record
+from trybank_assets.simulator.population import FOREIGN_COUNTRIES, HOME_COUNTRIES, Population, build_population
 
 # Independent random streams per day: adding a scenario never shifts another one's draws.
 _STREAM_LEGIT, _STREAM_TERMINALS, _STREAM_TAKEOVER, _STREAM_EXTRA, _STREAM_IDS = 1, 2, 3, 4, 5
 
+FRAUD_SCENARIOS = (
+    "amount_outlier",
+    "compromised_terminal",
+    "account_takeover",
+    "card_testing",
+    "foreign_fraud",
+)
 COMPROMISED_TERMINAL_DAYS = 28
 TAKEOVER_DAYS = 14
 TRAVEL_PROBABILITY = 0.02
@@ -170,27 +177,25 @@ def simulate_day(config: SimulatorConfig, day: date) -> list[dict]:
     fake.seed_instance(int(_day_rng(config, day, _STREAM_IDS).integers(2**63)))
     midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
     millis = np.floor(tx["seconds"] * 1000.0).astype(np.int64)
-    amounts = np.maximum(np.round(tx["amount"], 2), 0.01)
+    cents = np.maximum(np.round(tx["amount"] * 100.0), 1).astype(np.int64)
     records = []
     for i in np.lexsort((np.arange(len(millis)), millis)):
         c, t = tx["customer"][i], tx["terminal"][i]
-        event_time = midnight + timedelta(milliseconds=int(millis[i]))
         scenario = tx["scenario"][i] or None
         records.append(
-            {
-                "transaction_id": str(uuid.UUID(fake.uuid4())),
-                "event_time": event_time.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                "customer_id": str(pop.customer_ids[c]),
-                "terminal_id": str(pop.terminal_ids[t]),
-                "amount": float(amounts[i]),
-                "currency": "EUR",
-                "merchant_country": str(pop.terminal_country[t]),
-                "customer_country": HOME_COUNTRIES[pop.home_country[c]],
-                "channel": str(pop.terminal_channel[t]),
-                "merchant_category": str(pop.terminal_category[t]),
-                "is_fraud": scenario is not None,
-                "fraud_scenario": scenario,
-            }
+            bronze_record(
+                transaction_id=str(uuid.UUID(fake.uuid4())),
+                event_time=midnight + timedelta(milliseconds=int(millis[i])),
+                customer_id=str(pop.customer_ids[c]),
+                terminal_id=str(pop.terminal_ids[t]),
+                amount_cents=int(cents[i]),
+                merchant_country=str(pop.terminal_country[t]),
+                customer_country=HOME_COUNTRIES[pop.home_country[c]],
+                channel=str(pop.terminal_channel[t]),
+                merchant_category=str(pop.terminal_category[t]),
+                is_fraud=scenario is not None,
+                fraud_scenario=scenario,
+            )
         )
     assert all(tuple(r) == BRONZE_FIELDS for r in records[:1])
     return records

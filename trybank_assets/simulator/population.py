@@ -4,8 +4,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trybank_assets.schemas import CHANNELS, HOME_COUNTRIES, MERCHANT_CATEGORIES
-
+HOME_COUNTRIES = ("NL", "DE", "BE", "FR", "ES")
+CHANNELS = ("pos", "ecommerce", "atm")
+MERCHANT_CATEGORIES = (
+    "grocery",
+    "restaurant",
+    "fuel",
+    "retail",
+    "travel",
+    "electronics",
+    "digital_goods",
+    "cash_withdrawal",
+)
 HOME_COUNTRY_WEIGHTS = np.array([0.40, 0.20, 0.15, 0.15, 0.10])
 # Countries no simulated customer ever transacts in legitimately: foreign fraud happens there.
 FOREIGN_COUNTRIES = ("US", "BR", "TH", "ZA", "MX")

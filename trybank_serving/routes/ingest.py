@@ -70,7 +70,7 @@ async def post_transactions(
     except orjson.JSONDecodeError:  # nested too deep included (json.loads raised RecursionError: a 500)
         is_batch = False  # let pydantic name the JSON error
     if is_batch:
-        batch = parse_body(TransactionBatch, body)
+        batch = parse_body(TransactionBatch, body, state.settings)
         if len(batch.transactions) > state.settings.api_max_batch:
             raise RequestValidationError(
                 [
@@ -83,7 +83,7 @@ async def post_transactions(
             )
         transactions = batch.transactions
     else:
-        transactions = [parse_body(TransactionIn, body)]
+        transactions = [parse_body(TransactionIn, body, state.settings)]
 
     try:
         outcomes = await state.bronze.append([t.bronze_record() for t in transactions])

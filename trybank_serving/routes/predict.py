@@ -18,7 +18,7 @@ async def predict(scope: Scope, receive: Receive, send: Send) -> None:
     state: ServingState = scope["app"].state.serving
     if state.api_key is not None:
         check_api_key(state, next((v for k, v in scope["headers"] if k == b"x-api-key"), None))
-    tx = parse_body(TransactionIn, await read_body(receive, state.settings.api_max_body_bytes))
+    tx = parse_body(TransactionIn, await read_body(receive, state.settings.api_max_body_bytes), state.settings)
     model, online = state.models.current, state.online
     if model is None or online is None:
         missing = "a promoted model" if model is None else "the online store"

@@ -5,6 +5,7 @@ from datetime import date
 from dagster import materialize
 
 from trybank_assets.assets.bronze import bronze_transactions
+from trybank_assets.assets.demo import simulated_transactions
 from trybank_assets.assets.silver import (
     QUARANTINE_SCHEMA,
     SILVER_SCHEMA,
@@ -12,6 +13,7 @@ from trybank_assets.assets.silver import (
     read_bronze,
     silver_transactions,
 )
+from trybank_assets.bronze_contract import RULES
 from trybank_assets.lib.spark_tables import read_days
 from trybank_assets.resources.lake import LakeResource
 
@@ -32,8 +34,24 @@ def _good(**overrides) -> dict:
         "merchant_category": "grocery",
         "is_fraud": False,
         "fraud_scenario": None,
+        "source_transaction_id": None,
     }
     return record | overrides
+
+
+# Valid under the bronze contract though an older rule refused them: amount → cents, and the
+# normalized values silver stores.
+EDGE_ROWS = {
+    "zero_amount": (_good(amount=0.0), {"amount_cents": 0}),
+    "float_artefact": (_good(amount=85.64999999999999), {"amount_cents": 8565}),
+    "denormal_is_zero": (_good(amount=5e-324), {"amount_cents": 0}),
+    "decimal_text": (_good(amount="12.340000001"), {"amount_cents": 1234}),
+    "open_vocabulary": (
+        _good(currency="jpy", channel="Contactless", merchant_category="bnpl", customer_country="nl"),
+        {"currency": "JPY", "channel": "contactless", "merchant_category": "bnpl", "customer_country": "NL"},
+    ),
+    "source_id_kept": (_good(source_transaction_id="A1"), {"source_transaction_id": "A1"}),
+}
 
 
 # One row per rule, each breaking only that rule.
@@ -41,23 +59,29 @@ BAD_ROWS = {
     "missing_transaction_id": _good(transaction_id=""),
     "invalid_transaction_id": _good(transaction_id="not-a-uuid"),
     "missing_customer_id": _good(customer_id="  "),
+    "invalid_customer_id": _good(customer_id="C" * 65),
     "missing_terminal_id": _good(terminal_id=None),
+    "invalid_source_transaction_id": _good(source_transaction_id="S" * 65),
     "missing_event_time": _good(event_time=None),
     "event_time_without_zone": _good(event_time="2026-03-10T12:00:00"),
     "invalid_event_time": _good(event_time="2026-03-10T25:00:00Z"),
     "event_time_outside_partition": _good(event_time="2026-03-11T00:00:00Z"),
     "missing_amount": _good(amount=None),
     "invalid_amount": _good(amount="twelve"),
-    "amount_not_positive": _good(amount=-3),
+    "amount_negative": _good(amount=-3),
     "amount_too_large": _good(amount=5e9),
-    "amount_more_than_cents": _good(amount=1.234),
-    "unknown_currency": _good(currency="XXX"),
+    "amount_sub_cent": _good(amount=12.345),
+    "unknown_currency": _good(currency="EURO"),
     "invalid_merchant_country": _good(merchant_country="Netherlands"),
-    "invalid_customer_country": _good(customer_country="nl"),
-    "unknown_channel": _good(channel="telepathy"),
-    "unknown_merchant_category": _good(merchant_category="casino"),
+    "invalid_customer_country": _good(customer_country="ZZ"),
+    "invalid_channel": _good(channel="x" * 41),
+    "invalid_merchant_category": _good(merchant_category="casino!"),
     "invalid_is_fraud": _good(is_fraud="maybe"),
 }
+EDGE_IDS = {name: row["transaction_id"] for name, (row, _) in EDGE_ROWS.items()}
+SILVER_ROWS = 3 + len(EDGE_ROWS)
+QUARANTINED_ROWS = len(BAD_ROWS) + 3  # two malformed lines and one conflicting duplicate
+DUPLICATES = 3
 
 
 def _write_bronze(lake: LakeResource, source: str, lines: list[str]) -> None:
@@ -69,7 +93,8 @@ def _write_bronze(lake: LakeResource, source: str, lines: list[str]) -> None:
 def _hand_made_bronze(lake: LakeResource) -> dict[str, dict]:
     good = {name: _good(customer_id=f"C{i}") for i, name in enumerate(["a", "b", "c"])}
     conflict = good["c"] | {"amount": 99.0}
-    lines = [json.dumps(r) for r in [*good.values(), *BAD_ROWS.values()]]
+    edges = [row for row, _ in EDGE_ROWS.values()]
+    lines = [json.dumps(r) for r in [*good.values(), *edges, *BAD_ROWS.values()]]
     lines += [json.dumps(good["a"]), json.dumps(good["a"])]  # two exact retries
     lines += ['{"transaction_id": "broken', "NaN"]  # malformed JSON
     _write_bronze(lake, "api", lines)
@@ -84,8 +109,11 @@ def test_each_invalid_class_is_quarantined_with_its_reason(spark, lake_root):
     cleaned = clean_transactions(raw)
 
     silver = {r["transaction_id"]: r for r in cleaned.silver.collect()}
-    assert set(silver) == {r["transaction_id"] for r in good.values()}
+    assert set(silver) == {r["transaction_id"] for r in good.values()} | set(EDGE_IDS.values())
     assert silver[good["a"]["transaction_id"]]["amount_cents"] == 1250
+    for name, (_, expected) in EDGE_ROWS.items():
+        row = silver[EDGE_IDS[name]]
+        assert {k: row[k] for k in expected} == expected, name
     quarantine = cleaned.quarantine.collect()
     reasons = sorted(r["reason"] for r in quarantine)
     expected = sorted([*BAD_ROWS, "malformed_json", "malformed_json", "conflicting_duplicate"])
@@ -93,6 +121,7 @@ def test_each_invalid_class_is_quarantined_with_its_reason(spark, lake_root):
     by_reason = {r["reason"]: r for r in quarantine}
     for reason, row in BAD_ROWS.items():
         assert by_reason[reason]["transaction_id"] == row["transaction_id"], reason
+        assert by_reason[reason]["reason_text"] == RULES[reason]
     assert by_reason["malformed_json"]["raw_record"] is not None
     # exact copies of "a" (2 retries) and of "b" (same content from a second source)
     assert cleaned.duplicates_dropped.count() == 3
@@ -107,13 +136,13 @@ def test_silver_asset_writes_quarantine_and_reconciles(spark, lake_root, resourc
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert all(c.passed for c in checks.values()), checks
     balance = checks["reconciles_with_bronze"].metadata
-    assert balance["bronze_rows"].value == 28
+    assert balance["bronze_rows"].value == SILVER_ROWS + QUARANTINED_ROWS + DUPLICATES
     assert (balance["silver_rows"].value, balance["quarantined_rows"].value, balance["duplicates_dropped"].value) == (
-        3,
-        22,
-        3,
+        SILVER_ROWS,
+        QUARANTINED_ROWS,
+        DUPLICATES,
     )
-    assert read_days(spark, lake.silver_quarantine, [DAY], QUARANTINE_SCHEMA).count() == 22
+    assert read_days(spark, lake.silver_quarantine, [DAY], QUARANTINE_SCHEMA).count() == QUARANTINED_ROWS
     assert (lake.silver_quarantine / f"date={DAY}").is_dir()
 
 
@@ -123,7 +152,10 @@ def test_rerunning_a_day_replaces_it_and_keeps_other_sources(spark, lake_root, r
     key = DAY.isoformat()
     for _ in range(2):
         assert materialize(
-            [bronze_transactions, silver_transactions], resources=resources, partition_key=key, instance=instance
+            [simulated_transactions, bronze_transactions, silver_transactions],
+            resources=resources,
+            partition_key=key,
+            instance=instance,
         ).success
     silver = read_days(spark, lake.silver_transactions, [DAY], SILVER_SCHEMA)
     simulated = lake.simulated_bronze_file(DAY).read_bytes().count(b"\n")

@@ -5,8 +5,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 
-from trybank_tests.serving_tests.conftest import transaction
+from trybank_serving.app import create_app
+from trybank_tests.serving_tests.conftest import HEADERS, serving_settings, transaction
 
 
 def _bronze_lines(lake_root) -> list[dict]:
@@ -21,13 +23,19 @@ BAD_INPUTS = [
     ("missing field", {"customer_id": None}, "customer_id"),
     ("wrong type", {"amount": "a lot"}, "amount"),
     ("negative amount", {"amount": -5}, "amount"),
-    ("zero amount", {"amount": 0}, "amount"),
     ("absurd amount", {"amount": 5e12}, "amount"),
     ("fractions of cents", {"amount": 1.005}, "amount"),
     ("no zone", {"event_time": "2026-03-16T10:00:00"}, "event_time"),
     ("far future", {"event_time": (datetime.now(UTC) + timedelta(days=2)).isoformat()}, "event_time"),
+    ("an hour ahead", {"event_time": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}, "event_time"),
+    ("year 1 east of UTC", {"event_time": "0001-01-01T00:00:00+01:00"}, "event_time"),
+    ("year 9999 west of UTC", {"event_time": "9999-12-31T23:59:59-01:00"}, "event_time"),
+    ("the epoch", {"event_time": "1970-01-01T00:00:00Z"}, "event_time"),
+    ("integer zero", {"event_time": 0}, "event_time"),
+    ("before the first partition", {"event_time": "2000-01-01T00:00:00Z"}, "event_time"),
     ("not a uuid", {"transaction_id": "abc"}, "transaction_id"),
-    ("unknown channel", {"channel": "telepathy"}, "channel"),
+    ("unknown currency", {"currency": "EURO"}, "currency"),
+    ("overlong channel", {"channel": "x" * 41}, "channel"),
     ("bad country", {"merchant_country": "Netherlands"}, "merchant_country"),
     ("unknown field", {"is_fraud": True}, "is_fraud"),
 ]
@@ -192,3 +200,40 @@ def test_api_key_is_enforced(empty_client):
     assert empty_client.get("/model", headers={"X-API-Key": "nope"}).status_code == 401
     assert empty_client.get("/health", headers={"X-API-Key": ""}).status_code == 200
     assert empty_client.post("/transactions", json=tx).status_code == 201
+
+
+@pytest.mark.parametrize("endpoint", ["/transactions", "/predict"])
+def test_event_times_older_than_the_lateness_window_are_422(tmp_path, endpoint):
+    settings = serving_settings(tmp_path / "lake", api_max_lateness_days=7)
+    now = datetime.now(UTC)
+    with TestClient(create_app(settings), headers=HEADERS) as client:
+        late = client.post(endpoint, json=transaction(event_time=(now - timedelta(days=8)).isoformat()))
+        assert late.status_code == 422, late.text
+        error = late.json()["detail"][0]
+        assert (error["loc"], error["type"]) == (["body", "event_time"], "event_time_too_old")
+        if endpoint == "/transactions":
+            recent = client.post(endpoint, json=transaction(event_time=(now - timedelta(days=6)).isoformat()))
+            assert recent.status_code == 201, recent.text
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [(85.64999999999999, 85.65), (12.340000001, 12.34), (5e-324, 0.0), (0, 0.0), (0.1 + 0.2, 0.3)],
+)
+def test_amounts_within_a_millionth_of_a_cent_are_that_cent(empty_client, sent, stored):
+    tx = transaction(amount=sent)
+    response = empty_client.post("/transactions", json=tx)
+    assert response.status_code == 201, response.text
+    assert [line["amount"] for line in _bronze_lines(empty_client.app.state.serving.settings.lake_root)] == [stored]
+
+
+def test_any_iso_currency_and_new_labels_are_accepted_and_normalized(empty_client):
+    tx = transaction(currency="jpy", channel="Contactless", merchant_category="bnpl", customer_country="nl")
+    assert empty_client.post("/transactions", json=tx).status_code == 201
+    line = _bronze_lines(empty_client.app.state.serving.settings.lake_root)[0]
+    assert (line["currency"], line["channel"], line["merchant_category"], line["customer_country"]) == (
+        "JPY",
+        "contactless",
+        "bnpl",
+        "NL",
+    )

@@ -1,0 +1,38 @@
+"""Demo only: the simulator as a bronze source, defined when ``TRYBANK_SIMULATOR_ENABLED=true``."""
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+
+from trybank_assets.assets.bronze import BRONZE_COLUMNS, SIMULATED_TRANSACTIONS
+from trybank_assets.partitions import daily_partitions, run_days
+from trybank_assets.resources.lake import LakeResource
+from trybank_assets.resources.simulator import SimulatorResource
+from trybank_assets.simulator import write_day
+
+
+@asset(
+    name=SIMULATED_TRANSACTIONS,
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    group_name="demo",
+    kinds={"python", "json"},
+    description=(
+        "Synthetic card transactions for the demo: one file per day under "
+        "bronze/transactions/date=D/source=simulator/, rewritten whole (same seed, same bytes). "
+        "Exists only when TRYBANK_SIMULATOR_ENABLED=true; a real lake never receives a synthetic row."
+    ),
+    metadata={"dagster/column_schema": BRONZE_COLUMNS},
+)
+def simulated_transactions(
+    context: AssetExecutionContext, lake: LakeResource, simulator: SimulatorResource
+) -> MaterializeResult:
+    rows_by_day = {}
+    for day in run_days(context):
+        rows_by_day[day.isoformat()] = write_day(simulator.config, day, lake.simulated_bronze_file(day))
+    context.log.info(f"simulated {sum(rows_by_day.values())} transactions over {len(rows_by_day)} days")
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(rows_by_day.values()),
+            "rows_by_day": MetadataValue.json(rows_by_day),
+            "path": MetadataValue.path(str(lake.bronze_transactions)),
+        }
+    )
