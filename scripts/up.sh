@@ -7,7 +7,11 @@ source "$(dirname "$0")/bootstrap.sh" ""
 days=${TRYBANK_DEMO_DAYS:-60}
 end=$(date -u -d "yesterday" +%F)
 start=$(date -u -d "${end} -$((days - 1)) days" +%F)
-daily_assets=bronze_transactions,silver_transactions,customer_daily_aggregates,terminal_daily_aggregates,gold_transaction_features
+# The demo: the simulator is a bronze source, and the daily partitions start on its first day, so
+# the UI shows every partition of the window materialized. A real lake sets neither.
+export TRYBANK_SIMULATOR_ENABLED=${TRYBANK_SIMULATOR_ENABLED:-true}
+export TRYBANK_PARTITIONS_START=${TRYBANK_PARTITIONS_START:-${start}}
+daily_assets=simulated_transactions,bronze_transactions,silver_transactions,customer_daily_aggregates,terminal_daily_aggregates,gold_transaction_features
 log="${DAGSTER_HOME}/materialize.log"
 echo "==> materializing the daily assets for ${start}..${end} in one run (log: ${log})"
 if ! dagster asset materialize -m trybank_assets.definitions --select "${daily_assets}" \
