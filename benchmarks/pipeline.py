@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("TRYBANK_SIMULATOR_ENABLED", "true")  # the window is simulated by the demo source
 
 from dagster import DagsterEventType, DagsterInstance, materialize
 
