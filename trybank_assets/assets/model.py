@@ -1,11 +1,8 @@
 """The fraud model: trained on earlier days, judged on later ones, promoted only through a gate."""
 
 import base64
-import json
-from datetime import date, timedelta
 from pathlib import Path
 
-import numpy as np
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
@@ -18,31 +15,13 @@ from dagster import (
 )
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field, field_validator
-from pyspark.sql import functions as F
 
 from trybank_assets.assets.gold import GOLD_SCHEMA
 from trybank_assets.assets.silver import SILVER_SCHEMA
-from trybank_assets.features import FEATURE_NAMES, FEATURES
 from trybank_assets.lake_layout import latest_day
 from trybank_assets.lib.spark_tables import read_days
-from trybank_assets.model import drift, registry
-from trybank_assets.model.evaluation import (
-    average_precision,
-    best_f1_threshold,
-    card_precision_at_k,
-    recall_at_fpr,
-    roc_auc,
-)
-from trybank_assets.model.plots import write_curves
-from trybank_assets.model.training import (
-    TrainingWindow,
-    build_pipeline,
-    candidates,
-    export_scorer,
-    labelled,
-    scored_arrays,
-    select_candidate,
-)
+from trybank_assets.model import registry
+from trybank_assets.model.trainer import THRESHOLD_RULES, TrainingSpec, feature_availability, train_fraud_model
 from trybank_assets.partitions import check_iso_day
 from trybank_assets.resources.lake import LakeResource
 
@@ -57,45 +36,21 @@ class FraudModelConfig(Config):
     train_days: int = Field(21, ge=2, description="Training days when train_start/train_end are not given.")
     delay_days: int = Field(7, ge=0, description="Days left out between training and test (labels not yet known).")
     test_days: int = Field(7, ge=1)
-    validation_days: int = Field(5, ge=1, description="Last training days used to pick the algorithm.")
+    validation_days: int = Field(3, ge=1, description="Days of each prequential validation fold.")
+    validation_folds: int = Field(
+        3, ge=1, description="Consecutive validation folds inside the training window, each after the delay."
+    )
     gbt_max_iter: int = Field(30, ge=1)
     card_precision_k: int = Field(100, ge=1)
+    threshold_rule: str = Field(
+        "best_f1", description=f"Which threshold decides: one of {THRESHOLD_RULES}; both are in metrics.json."
+    )
+    missed_fraud_cost_share: float = Field(
+        1.0, ge=0, description="Expected-cost threshold: a missed fraud costs this share of its amount."
+    )
+    review_cost: float = Field(5.0, ge=0, description="Expected-cost threshold: what reviewing one alert costs.")
 
     check_days = field_validator("train_start", "train_end")(check_iso_day)
-
-
-def resolve_window(config: FraudModelConfig, lake: LakeResource) -> TrainingWindow:
-    if config.train_end is None:
-        last = latest_day(lake.transaction_features)
-        return TrainingWindow.ending_on(last, config.train_days, config.delay_days, config.test_days)
-    end = date.fromisoformat(config.train_end)
-    start = (
-        date.fromisoformat(config.train_start) if config.train_start else end - timedelta(days=config.train_days - 1)
-    )
-    test_start = end + timedelta(days=config.delay_days + 1)
-    return TrainingWindow(start, end, config.delay_days, test_start, test_start + timedelta(days=config.test_days - 1))
-
-
-def window_metrics(arrays: dict[str, np.ndarray], threshold: float, k: int) -> dict:
-    scores, labels = arrays["probability"], arrays["label"].astype(bool)
-    flagged = scores >= threshold
-    per_scenario = {}
-    for scenario in sorted(set(arrays["fraud_scenario"]) - {""}):
-        mine = arrays["fraud_scenario"] == scenario
-        per_scenario[scenario] = {"frauds": int(mine.sum()), "recall": float(flagged[mine].mean())}
-    return {
-        "roc_auc": roc_auc(scores, labels),
-        "average_precision": average_precision(scores, labels),
-        "card_precision_at_100": card_precision_at_k(arrays["date"], arrays["customer_id"], scores, labels, k),
-        # A perfect ranking's value: few customers are newly defrauded per day, so this caps the metric.
-        "card_precision_at_100_best_possible": card_precision_at_k(
-            arrays["date"], arrays["customer_id"], labels.astype(float), labels, k
-        ),
-        "recall_at_1pct_fpr": recall_at_fpr(scores, labels, 0.01),
-        "recall_at_threshold": float(flagged[labels].mean()) if labels.any() else float("nan"),
-        "precision_at_threshold": float(labels[flagged].mean()) if flagged.any() else float("nan"),
-        "recall_by_scenario": per_scenario,
-    }
 
 
 def _png_markdown(path: Path) -> str:
@@ -107,10 +62,11 @@ def _png_markdown(path: Path) -> str:
     group_name="model",
     kinds={"spark", "mllib"},
     description=(
-        "Spark MLlib fraud model: logistic regression and gradient-boosted trees are fitted on earlier "
-        "training days, the better by average precision on the last training days is refitted and "
-        "evaluated on a later test window after a label delay. Written to `models/fraud_model/<version>/` "
-        "with a Spark-free scorer.json, feature_spec.json, metrics.json, curves, and baseline.json (the "
+        "Spark MLlib fraud model: logistic regression and gradient-boosted trees compared by prequential "
+        "validation inside the training window; the best of each family is refitted, calibrated (Platt) and "
+        "judged on a later test window after a label delay, under the literature's protocol (known "
+        "compromised cards left out). Written to `models/fraud_model/VERSION/` with a Spark-free scorer.json, "
+        "every finalist under finalists/, feature_spec.json, metrics.json, curves, and baseline.json (the "
         "test window's score and feature distributions, which prediction monitoring compares with)."
     ),
 )
@@ -118,118 +74,47 @@ def fraud_model(
     context: AssetExecutionContext, config: FraudModelConfig, spark: LazyPySparkResource, lake: LakeResource
 ) -> MaterializeResult:
     session = spark.spark_session
-    window = resolve_window(config, lake)
-    train = labelled(read_days(session, lake.transaction_features, window.train_days, GOLD_SCHEMA)).cache()
-    test = labelled(read_days(session, lake.transaction_features, window.test_days, GOLD_SCHEMA)).cache()
-    leaked = train.where(F.col("date") >= window.test_start).count()
-    if leaked:
-        raise AssertionError(f"{leaked} training rows fall in or after the test window starting {window.test_start}")
-    context.log.info(f"training window {window}")
-
-    pool = candidates(config.gbt_max_iter)
-    chosen, validation_ap = select_candidate(train, config.validation_days, pool)
-    # The best of each family is refitted on all training days and judged on the test window.
-    finalists = {}
-    for algorithm in ("logistic_regression", "gradient_boosted_trees"):
-        family = [c for c in pool if c.algorithm == algorithm]
-        best = max(family, key=lambda c: (np.nan_to_num(validation_ap[c.name], nan=-1.0), c.name))
-        model = build_pipeline(best).fit(train)
-        finalists[algorithm] = (best, model, scored_arrays(model, test))
-    _, model, test_scores = finalists[chosen.algorithm]
-
-    validation = train.where(F.col("date") > window.train_end - timedelta(days=config.validation_days))
-    threshold = best_f1_threshold(**_scores_and_labels(scored_arrays(model, validation)))
-    by_algorithm = {
-        algorithm: {"candidate": c.name, **window_metrics(arrays, threshold, config.card_precision_k)}
-        for algorithm, (c, _, arrays) in finalists.items()
-    }
-    metrics = {
-        **{k: v for k, v in by_algorithm[chosen.algorithm].items() if k != "candidate"},
-        "algorithm": chosen.algorithm,
-        "candidate": chosen.name,
-        "params": chosen.params,
-        "threshold": threshold,
-        "threshold_rule": "best F1 on the validation days of the training window",
-        "validation_average_precision": validation_ap,
-        "by_algorithm": by_algorithm,
-        "train_window": [window.train_start.isoformat(), window.train_end.isoformat()],
-        "delay_days": window.delay_days,
-        "test_window": [window.test_start.isoformat(), window.test_end.isoformat()],
-        "train_rows": train.count(),
-        "train_frauds": train.where("label = 1").count(),
-        "test_rows": len(test_scores["label"]),
-        "test_frauds": int(test_scores["label"].sum()),
-    }
-
-    registry_root = lake.fraud_model_registry
-    version = registry.new_version(
-        {"config": config.model_dump(), "window": str(window), "rows": metrics["train_rows"]}
+    try:
+        latest = latest_day(lake.transaction_features)
+    except ValueError:
+        latest = None
+    trained = train_fraud_model(
+        session,
+        read_gold=lambda days: read_days(session, lake.transaction_features, days, GOLD_SCHEMA),
+        latest_gold_day=latest,
+        registry_root=lake.fraud_model_registry,
+        spec=TrainingSpec(**config.model_dump()),
+        feature_spec=lambda window: feature_availability(
+            read_days(session, lake.silver_transactions, window.train_days, SILVER_SCHEMA)
+        ),
+        log=context.log.info,
     )
-    staging = registry.staging_dir(registry_root, version)
-    model.write().save(str(staging / "spark_model"))
-    (staging / "scorer.json").write_text(json.dumps(export_scorer(session, model, staging / "spark_model")))
-    (staging / "feature_spec.json").write_text(json.dumps(feature_spec(session, lake, window), indent=2))
-    (staging / "metrics.json").write_text(json.dumps({"version": version, **metrics}, indent=2, default=str))
-    test_features = test.select(*FEATURE_NAMES).toArrow()
-    reference = drift.baseline(
-        test_scores["probability"],
-        {name: test_features.column(name).to_numpy() for name in FEATURE_NAMES},
-        threshold,
-        metrics["test_window"],
+    metrics = trained.metrics
+    context.log.info(
+        f"fraud_model {trained.version}: {metrics['candidate']}, protocol AP {metrics['average_precision']:.3f}"
     )
-    (staging / "baseline.json").write_text(json.dumps(reference))
-    write_curves(
-        {
-            f"{a} (AP {by_algorithm[a]['average_precision']:.3f})": (s["probability"], s["label"])
-            for a, (_, _, s) in finalists.items()
-        },
-        staging / "roc.png",
-        staging / "pr.png",
-    )
-    final = registry.publish(registry_root, staging, version)
-    train.unpersist()
-    test.unpersist()
-    context.log.info(f"fraud_model {version}: {chosen.name}, test AP {metrics['average_precision']:.3f}")
-
     return MaterializeResult(
         metadata={
-            "version": version,
-            "path": MetadataValue.path(str(final)),
-            "algorithm": chosen.name,
+            "version": trained.version,
+            "path": MetadataValue.path(str(trained.path)),
+            "algorithm": metrics["candidate"],
             "roc_auc": metrics["roc_auc"],
             "average_precision": metrics["average_precision"],
             "card_precision_at_100": metrics["card_precision_at_100"],
             "recall_at_1pct_fpr": metrics["recall_at_1pct_fpr"],
-            "threshold": threshold,
+            "all_rows_average_precision": metrics["all_rows"]["average_precision"],
+            "threshold": metrics["threshold"],
+            "threshold_rule": metrics["threshold_rule"],
             "train_window": " .. ".join(metrics["train_window"]),
             "test_window": " .. ".join(metrics["test_window"]),
-            "by_algorithm": MetadataValue.json(by_algorithm),
-            "curves": MetadataValue.md(_png_markdown(final / "roc.png") + "\n\n" + _png_markdown(final / "pr.png")),
+            "by_algorithm": MetadataValue.json(
+                {a: {"candidate": m["candidate"], **m["protocol"]} for a, m in metrics["by_algorithm"].items()}
+            ),
+            "curves": MetadataValue.md(
+                _png_markdown(trained.path / "roc.png") + "\n\n" + _png_markdown(trained.path / "pr.png")
+            ),
         }
     )
-
-
-def _scores_and_labels(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {"scores": arrays["probability"], "labels": arrays["label"]}
-
-
-def feature_spec(session, lake: LakeResource, window: TrainingWindow) -> dict:
-    """Ordered features, and whether the optional bronze fields each one needs were present."""
-    silver = read_days(session, lake.silver_transactions, window.train_days, SILVER_SCHEMA)
-    optional = sorted({field for f in FEATURES for field in f.needs})
-    present = silver.agg(*[F.count(field).alias(field) for field in optional]).first().asDict()
-    return {
-        "features": [
-            {
-                "name": f.name,
-                "window_days": f.window_days,
-                "description": f.description,
-                "available": all(present[field] for field in f.needs),
-            }
-            for f in FEATURES
-        ],
-        "optional_fields_present": {field: bool(present[field]) for field in optional},
-    }
 
 
 class PromotionConfig(Config):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 CURRENT = "current"
 PROMOTIONS = "promotions.jsonl"
+FINALISTS = "finalists"  # <version>/finalists/<algorithm>/: every family's refitted model, scorer, metrics
 
 
 def new_version(fingerprint: dict) -> str:

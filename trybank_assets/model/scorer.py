@@ -1,9 +1,11 @@
 """Scores one transaction's features without Spark, from the registry's ``scorer.json``.
 
-Logistic regression: the StandardScaler is folded into the coefficients, so
-p = 1 / (1 + exp(-(intercept + sum(w_i * x_i)))). Gradient-boosted trees: each tree is four
-arrays (feature, threshold, left, right; a leaf has feature -1 and its value in ``value``);
-p = 1 / (1 + exp(-2 * sum(weight_t * tree_t(x)))), as Spark's logistic-loss GBT computes it.
+Both kinds compute a margin (log-odds) and then p = 1 / (1 + exp(-(a * margin + b))), where (a, b)
+is the version's Platt calibration (``model.calibration``; a=1, b=0 without one). Logistic
+regression: the StandardScaler is folded into the coefficients, margin = intercept + sum(w_i * x_i).
+Gradient-boosted trees: each tree is four arrays (feature, threshold, left, right; a leaf has
+feature -1 and its value in ``value``); margin = 2 * sum(weight_t * tree_t(x)), as Spark's
+logistic-loss GBT computes it.
 """
 
 import json
@@ -13,8 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z))
+@dataclass(frozen=True)
+class Calibration:
+    a: float = 1.0
+    b: float = 0.0
+
+    def probability(self, margin: float) -> float:
+        return 1.0 / (1.0 + math.exp(-(self.a * margin + self.b)))
 
 
 @dataclass(frozen=True)
@@ -22,9 +29,11 @@ class LogisticScorer:
     features: tuple[str, ...]
     coefficients: tuple[float, ...]
     intercept: float
+    calibration: Calibration = Calibration()
 
     def probability(self, x: Sequence[float]) -> float:
-        return _sigmoid(self.intercept + sum(w * v for w, v in zip(self.coefficients, x, strict=True)))
+        margin = self.intercept + sum(w * v for w, v in zip(self.coefficients, x, strict=True))
+        return self.calibration.probability(margin)
 
     def explain(self, x: Sequence[float]) -> tuple[float, list[float]]:
         """The probability, and each feature's share of the margin (coefficient times value)."""
@@ -41,6 +50,7 @@ class TreeEnsembleScorer:
     features: tuple[str, ...]
     trees: tuple[tuple[Node, ...], ...]
     weights: tuple[float, ...]
+    calibration: Calibration = Calibration()
 
     def probability(self, x: Sequence[float]) -> float:
         margin = 0.0
@@ -49,7 +59,7 @@ class TreeEnsembleScorer:
             while node[0] >= 0:
                 node = nodes[node[2]] if x[node[0]] <= node[1] else nodes[node[3]]
             margin += weight * node[4]
-        return _sigmoid(2.0 * margin)
+        return self.calibration.probability(2.0 * margin)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_explain", _compile_explainer(self.trees, self.weights, len(self.features)))
@@ -58,7 +68,7 @@ class TreeEnsembleScorer:
         """The probability, and per feature the weighted change of node value along each decision
         path (Saabas)."""
         margin, contributions = self._explain(x)
-        return _sigmoid(2.0 * margin), contributions
+        return self.calibration.probability(2.0 * margin), contributions
 
 
 def _compile_explainer(trees: tuple[tuple[Node, ...], ...], weights: tuple[float, ...], n_features: int):
@@ -101,14 +111,16 @@ Scorer = LogisticScorer | TreeEnsembleScorer
 
 def scorer_from_dict(spec: dict) -> Scorer:
     features = tuple(spec["features"])
+    fitted = spec.get("calibration")
+    calibration = Calibration(float(fitted["a"]), float(fitted["b"])) if fitted else Calibration()
     if spec["kind"] == "logistic_regression":
-        return LogisticScorer(features, tuple(spec["coefficients"]), float(spec["intercept"]))
+        return LogisticScorer(features, tuple(spec["coefficients"]), float(spec["intercept"]), calibration)
     if spec["kind"] == "gradient_boosted_trees":
         trees = tuple(
             tuple(zip(t["feature"], t["threshold"], t["left"], t["right"], t["value"], strict=True))
             for t in spec["trees"]
         )
-        return TreeEnsembleScorer(features, trees, tuple(spec["weights"]))
+        return TreeEnsembleScorer(features, trees, tuple(spec["weights"]), calibration)
     raise ValueError(f"unknown scorer kind {spec['kind']!r}")
 
 

@@ -1,7 +1,8 @@
-"""Spark MLlib training: pipelines, time-based splits, model selection and the portable export."""
+"""Spark MLlib training: pipelines, prequential model selection and the portable export."""
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -13,41 +14,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from trybank_assets.features import FEATURE_NAMES
-from trybank_assets.model.evaluation import average_precision
-
-
-@dataclass(frozen=True)
-class TrainingWindow:
-    train_start: date
-    train_end: date
-    delay_days: int
-    test_start: date
-    test_end: date
-
-    def __post_init__(self) -> None:
-        if not self.train_start <= self.train_end < self.test_start <= self.test_end:
-            raise ValueError(f"train and test windows overlap or are empty: {self}")
-        gap = (self.test_start - self.train_end).days - 1
-        if gap < self.delay_days:
-            raise ValueError(f"only {gap} day(s) between training and test, {self.delay_days} required")
-
-    @classmethod
-    def ending_on(cls, last_day: date, train_days: int, delay_days: int, test_days: int) -> "TrainingWindow":
-        test_start = last_day - timedelta(days=test_days - 1)
-        train_end = test_start - timedelta(days=delay_days + 1)
-        return cls(train_end - timedelta(days=train_days - 1), train_end, delay_days, test_start, last_day)
-
-    @property
-    def train_days(self) -> list[date]:
-        return _days(self.train_start, self.train_end)
-
-    @property
-    def test_days(self) -> list[date]:
-        return _days(self.test_start, self.test_end)
-
-
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+from trybank_assets.model.evaluation import average_precision, known_compromised
+from trybank_assets.model.windows import ValidationFold
 
 
 @dataclass(frozen=True)
@@ -107,38 +75,71 @@ def labelled(gold: DataFrame) -> DataFrame:
     return rows.withColumn("weight", F.when(F.col("label") == 1.0, negatives / positives).otherwise(1.0))
 
 
-def probabilities(model: PipelineModel, df: DataFrame, *extra: str) -> DataFrame:
-    return model.transform(df).select("transaction_id", *extra, vector_to_array("probability")[1].alias("probability"))
+def margin_column(model: PipelineModel) -> F.Column:
+    """The model's log-odds of fraud: LR's linear term, or twice a logistic-loss GBT's margin."""
+    raw = vector_to_array("rawPrediction")[1]
+    return raw if isinstance(model.stages[-1], LogisticRegressionModel) else raw * 2.0
 
 
-def scored_arrays(model: PipelineModel, df: DataFrame) -> dict[str, np.ndarray]:
-    rows = probabilities(model, df, "customer_id", "date", "label", "fraud_scenario").collect()
-    return {
-        "probability": np.array([r["probability"] for r in rows], dtype=float),
-        "label": np.array([r["label"] for r in rows], dtype=float),
-        "customer_id": np.array([r["customer_id"] for r in rows]),
-        "date": np.array([r["date"] for r in rows]),
-        "fraud_scenario": np.array([r["fraud_scenario"] or "" for r in rows]),
-    }
+def probabilities(model: PipelineModel, df: DataFrame, *extra: str, calibration: dict | None = None) -> DataFrame:
+    """Each row's (calibrated) fraud probability, computed as the portable scorer computes it."""
+    a, b = (calibration["a"], calibration["b"]) if calibration else (1.0, 0.0)
+    margin = margin_column(model)
+    return model.transform(df).select(
+        "transaction_id",
+        *extra,
+        margin.alias("margin"),
+        (F.lit(1.0) / (F.lit(1.0) + F.exp(-(F.lit(a) * margin + F.lit(b))))).alias("probability"),
+    )
 
 
-def select_candidate(
-    train: DataFrame, validation_days: int, pool: list[Candidate]
-) -> tuple[Candidate, dict[str, float]]:
-    """Fit each candidate on the earlier training days, pick the best average precision on the later ones."""
-    last = train.agg(F.max("date")).first()[0]
-    split = last - timedelta(days=validation_days - 1)
-    fit_part, validation = train.where(F.col("date") < split), train.where(F.col("date") >= split)
-    scores = {}
-    for candidate in pool:
-        model = build_pipeline(candidate).fit(fit_part)
-        arrays = scored_arrays(model, validation)
-        scores[candidate.name] = average_precision(arrays["probability"], arrays["label"])
-    best = max(pool, key=lambda c: (np.nan_to_num(scores[c.name], nan=-1.0), c.name))
-    return best, scores
+SCORED_COLUMNS = ("customer_id", "date", "label", "fraud_scenario", "amount")
 
 
-def export_scorer(spark: SparkSession, model: PipelineModel, saved_at: Path) -> dict:
+def scored_arrays(model: PipelineModel, df: DataFrame, calibration: dict | None = None) -> dict[str, np.ndarray]:
+    table = probabilities(model, df, *SCORED_COLUMNS, calibration=calibration).toArrow()
+    arrays = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    arrays["fraud_scenario"] = np.array([s or "" for s in arrays["fraud_scenario"]])
+    arrays["date"] = np.array(table.column("date").to_pylist())
+    return arrays
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    fold: ValidationFold
+    average_precision: float  # under the protocol: known compromised customers left out
+    scored: dict[str, np.ndarray]
+
+
+def prequential_validation(
+    read_days: Callable[[Sequence[date]], DataFrame],
+    folds: list[ValidationFold],
+    pool: list[Candidate],
+    first_fraud_day: dict,
+    delay_days: int,
+) -> dict[str, list[FoldResult]]:
+    """Every candidate fitted on each fold's earlier days and judged on its validation days."""
+    results: dict[str, list[FoldResult]] = {c.name: [] for c in pool}
+    for fold in folds:
+        fit_part, validation = labelled(read_days(fold.fit_days)), labelled(read_days(fold.valid_days))
+        for candidate in pool:
+            scored = scored_arrays(build_pipeline(candidate).fit(fit_part), validation)
+            keep = ~known_compromised(scored["date"], scored["customer_id"], first_fraud_day, delay_days)
+            ap = average_precision(scored["probability"][keep], scored["label"][keep])
+            results[candidate.name].append(FoldResult(fold, ap, scored))
+    return results
+
+
+def mean_fold_ap(results: list[FoldResult]) -> float:
+    values = [r.average_precision for r in results if not np.isnan(r.average_precision)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def best_of(pool: list[Candidate], results: dict[str, list[FoldResult]]) -> Candidate:
+    return max(pool, key=lambda c: (np.nan_to_num(mean_fold_ap(results[c.name]), nan=-1.0), c.name))
+
+
+def export_scorer(spark: SparkSession, model: PipelineModel, saved_at: Path, calibration: dict | None) -> dict:
     """The portable scoring artifact (``scorer.json``) of a fitted pipeline saved at ``saved_at``."""
     final = model.stages[-1]
     if isinstance(final, LogisticRegressionModel):
@@ -149,6 +150,7 @@ def export_scorer(spark: SparkSession, model: PipelineModel, saved_at: Path) -> 
             "features": list(FEATURE_NAMES),
             "coefficients": (final.coefficients.toArray() * inverse).tolist(),
             "intercept": float(final.intercept),
+            "calibration": calibration,
         }
     data = spark.read.parquet(str(saved_at / "stages" / f"1_{final.uid}" / "data"))
     trees = []
@@ -174,4 +176,5 @@ def export_scorer(spark: SparkSession, model: PipelineModel, saved_at: Path) -> 
         "features": list(FEATURE_NAMES),
         "trees": trees,
         "weights": [float(w) for w in final.treeWeights],
+        "calibration": calibration,
     }

@@ -15,14 +15,15 @@ from trybank_assets.features import FEATURE_NAMES
 from trybank_assets.lib.spark_tables import read_days
 from trybank_assets.model import registry
 from trybank_assets.model.scorer import load_scorer, scorer_from_dict
+from trybank_assets.model.trainer import TrainingSpec
 from trybank_assets.model.training import (
-    TrainingWindow,
     build_pipeline,
     candidates,
     export_scorer,
     labelled,
     probabilities,
 )
+from trybank_assets.model.windows import TrainingWindow
 from trybank_tests.conftest import MODEL_ASSETS, SMALL_TRAINING
 
 
@@ -68,6 +69,20 @@ def test_training_writes_a_complete_version_with_honest_windows(bank):
     assert set(metrics["by_algorithm"]) == {"logistic_regression", "gradient_boosted_trees"}
     assert metrics["train_frauds"] > 0 and metrics["test_frauds"] > 0
     assert metrics["recall_by_scenario"]
+    # The headline is the protocol's, and every candidate's validation folds are listed.
+    assert {k: metrics[k] for k in ("roc_auc", "average_precision")} == {
+        k: metrics["protocol"][k] for k in ("roc_auc", "average_precision")
+    }
+    assert metrics["all_rows"]["rows"] == metrics["test_rows"] >= metrics["protocol"]["rows"]
+    assert set(metrics["candidates"]) == {c.name for c in candidates(5)}
+    assert all(c["folds"] for c in metrics["candidates"].values())
+    assert metrics["threshold"] == metrics["thresholds"][metrics["threshold_rule"]]
+    # Every finalist can be scored without a refit.
+    for algorithm in ("logistic_regression", "gradient_boosted_trees"):
+        finalist = folder / "finalists" / algorithm
+        assert load_scorer(finalist / "scorer.json").features == FEATURE_NAMES
+        assert (finalist / "spark_model").is_dir()
+        assert json.loads((finalist / "metrics.json").read_text())["protocol"]["rows"] > 0
     spec = json.loads((folder / "feature_spec.json").read_text())
     assert [f["name"] for f in spec["features"]] == list(FEATURE_NAMES)
     assert all(f["available"] for f in spec["features"])
@@ -149,9 +164,11 @@ def test_portable_scorer_equals_spark_transform(spark, bank, tmp_path, candidate
     candidate = next(c for c in candidates(gbt_max_iter=10) if c.name == candidate_name)
     model = build_pipeline(candidate).fit(gold)
     model.write().save(str(tmp_path / "spark_model"))
-    scorer = scorer_from_dict(json.loads(json.dumps(export_scorer(spark, model, tmp_path / "spark_model"))))
+    calibration = {"kind": "platt", "a": 0.7, "b": -1.3}
+    spec = export_scorer(spark, model, tmp_path / "spark_model", calibration)
+    scorer = scorer_from_dict(json.loads(json.dumps(spec)))
 
-    rows = probabilities(model, gold, *FEATURE_NAMES).collect()
+    rows = probabilities(model, gold, *FEATURE_NAMES, calibration=calibration).collect()
     assert len(rows) >= 1000
     worst = max(abs(scorer.probability([r[n] for n in FEATURE_NAMES]) - r["probability"]) for r in rows)
     assert worst <= 1e-9
@@ -168,15 +185,15 @@ def test_portable_scorer_equals_spark_transform(spark, bank, tmp_path, candidate
         x = [r[n] for n in FEATURE_NAMES]
         probability, contributions = scorer.explain(x)
         assert probability == scorer.probability(x)
-        assert math.isclose(probability, 1 / (1 + math.exp(-scale * (bias + sum(contributions)))), abs_tol=1e-12)
+        margin = scale * (bias + sum(contributions))
+        assert math.isclose(probability, 1 / (1 + math.exp(-(0.7 * margin - 1.3))), abs_tol=1e-12)
 
 
 def test_explicit_training_window_from_run_config():
-    from trybank_assets.assets.model import FraudModelConfig, resolve_window
-    from trybank_assets.lake_layout import LakeLayout
+    from trybank_assets.assets.model import FraudModelConfig
 
     config = FraudModelConfig(train_end="2026-03-11", train_days=6, delay_days=2, test_days=3)
-    window = resolve_window(config, LakeLayout("/nonexistent"))
+    window = TrainingSpec(**config.model_dump()).window(latest_gold_day=None)
     assert (window.train_start, window.test_start, window.test_end) == (
         date(2026, 3, 6),
         date(2026, 3, 14),
