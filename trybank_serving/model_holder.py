@@ -60,8 +60,9 @@ def load_version(registry: Path, version: str) -> LoadedModel:
     is a probability."""
     folder = registry / version
     metrics = _read_json(folder / "metrics.json")
+    spec = _read_json(folder / "scorer.json")
     try:
-        scorer = scorer_from_dict(_read_json(folder / "scorer.json"))
+        scorer = scorer_from_dict(spec)
     except KeyError as exc:
         raise InvalidArtefact(f"scorer.json has no {exc}") from exc
     except (TypeError, ValueError) as exc:
@@ -110,7 +111,11 @@ class ModelHolder:
         memory keeps serving."""
         with self._lock:
             version = self._pointer()
-            if version is None or (self.current is not None and self.current.version == version):
+            if version is None:
+                return False
+            if self.current is not None and self.current.version == version:
+                self.refusals.clear()  # ``current`` is back on the model serving: nothing is pending
+                self._refused_stamp = None
                 return False
             stamp = _stamp(self.registry / version)
             if stamp == self._refused_stamp:

@@ -1,0 +1,66 @@
+"""What the API acknowledges survives a power cut: new files' names are fsynced into their folders,
+and the ingest index commits with synchronous=FULL."""
+
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+
+import pytest
+
+from trybank_serving.ingest_index import AcceptedIndex
+
+WRITE = """
+import asyncio, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from trybank_assets.lake_layout import LakeLayout
+from trybank_serving.bronze_appender import BronzeAppender
+from trybank_serving.prediction_log import PredictionLog
+
+lake = LakeLayout(sys.argv[1])
+appender = BronzeAppender(lake)
+appender.start()
+record = {"transaction_id": "5b6f1c1e-8f1e-4a43-9f0c-6f9d2c1b7a10", "event_time": "2026-03-16T10:00:00.000000Z"}
+asyncio.run(appender.append([record]))
+appender.close()
+log = PredictionLog(lake.predictions, 1000, 3600, 3600)
+log.start()
+log.append({"event_time": datetime(2026, 3, 16, 10, tzinfo=UTC)})
+log.close()
+"""  # a new bronze day file, then a published prediction segment
+
+
+def _fsynced_folders(trace: str) -> set[str]:
+    """Folders opened with O_DIRECTORY whose descriptor was then fsynced, per process."""
+    opened: dict[tuple[str, str], str] = defaultdict(str)
+    synced = set()
+    for line in trace.splitlines():
+        if m := re.match(r'(\d+)\s+openat\(AT_FDCWD, "([^"]+)", [^)]*O_DIRECTORY[^)]*\)\s+=\s+(\d+)', line):
+            opened[m[1], m[3]] = m[2]
+        elif (m := re.match(r"(\d+)\s+fsync\((\d+)\)\s+=\s+0", line)) and opened.get((m[1], m[2])):
+            synced.add(opened[m[1], m[2]])
+    return synced
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace shows the fsync calls (apt-get install strace)")
+def test_new_bronze_files_and_published_segments_are_fsynced_into_their_folders(tmp_path):
+    lake, trace = tmp_path / "lake", tmp_path / "trace"
+    subprocess.run(
+        ["strace", "-f", "-e", "trace=openat,fsync", "-o", str(trace), sys.executable, "-c", WRITE, str(lake)],
+        check=True,
+        timeout=120,
+    )
+    synced = _fsynced_folders(trace.read_text())
+    day = lake / "bronze" / "transactions" / "date=2026-03-16"
+    assert list((day / "source=api").glob("*.jsonl")) and list((lake / "predictions").rglob("*.jsonl"))
+    assert {str(day / "source=api"), str(day), str(day.parent)} <= synced  # the file, its folders
+    assert str(lake / "predictions" / "date=2026-03-16") in synced  # the published segment's rename
+
+
+def test_ingest_index_commits_are_durable(tmp_path):
+    index = AcceptedIndex(tmp_path / "index.sqlite", retention_days=7)
+    index.open([])
+    assert index._db().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    index.close()
