@@ -53,7 +53,9 @@ class AcceptedIndex:
         if db.execute("SELECT 1 FROM meta WHERE key = 'built'").fetchone() is None:
             with db:
                 db.executemany("INSERT OR REPLACE INTO accepted VALUES (?, ?, ?, ?)", rebuild_from)
-                db.execute("INSERT INTO meta VALUES ('built', ?)", (datetime.now(UTC).isoformat(),))
+                # OR IGNORE: two processes starting on a new lake both build (the same rows); the
+                # second's mark must not fail its start (it refused every /transactions until a restart).
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('built', ?)", (datetime.now(UTC).isoformat(),))
         self.prune()
 
     def get(self, transaction_id: str) -> Entry | None:

@@ -1,3 +1,4 @@
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -47,3 +48,30 @@ def test_ids_past_the_retention_are_pruned(tmp_path):
     index.add([_row("old", now - timedelta(days=8)), _row("recent", now - timedelta(days=6))])
     index.prune()
     assert index.get("old") is None and index.get("recent") is not None
+
+
+def test_two_processes_building_the_index_at_once_both_start(tmp_path):
+    """Both find no index and build it (the barrier holds each inside its build until the other has
+    looked too); the second to finish used to fail on the 'built' mark."""
+    both_looked = threading.Barrier(2, timeout=10)
+    errors = []
+
+    def rows():
+        both_looked.wait()
+        yield _row("a", datetime.now(UTC))
+
+    def start() -> None:
+        index = AcceptedIndex(tmp_path / "index.sqlite", retention_days=7)
+        try:
+            index.open(rows())
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            index.close()
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
