@@ -39,7 +39,7 @@ from trybank_assets.model.training import (
     prequential_validation,
     scored_arrays,
 )
-from trybank_assets.model.windows import TrainingWindow, prequential_folds
+from trybank_assets.model.windows import TrainingWindow, days_between, prequential_folds
 
 ReadDays = Callable[[Sequence[date]], DataFrame]
 THRESHOLD_RULES = ("best_f1", "expected_cost")
@@ -131,7 +131,7 @@ def _recall_by_scenario(scored: dict[str, np.ndarray], threshold: float) -> dict
 def train_fraud_model(
     session: SparkSession,
     read_gold: ReadDays,
-    latest_gold_day: date | None,
+    gold_days: tuple[date | None, date | None],
     registry_root: Path,
     spec: TrainingSpec,
     feature_spec: Callable[[TrainingWindow], dict],
@@ -139,18 +139,27 @@ def train_fraud_model(
 ) -> TrainedVersion:
     if spec.threshold_rule not in THRESHOLD_RULES:
         raise ValueError(f"threshold_rule {spec.threshold_rule!r} is not one of {THRESHOLD_RULES}")
-    window = spec.window(latest_gold_day)
+    earliest, latest = gold_days
+    window = spec.window(latest)
     log(f"training window {window}")
-    first_fraud = first_fraud_days(read_gold(window.all_days))
-    train = labelled(read_gold(window.train_days)).cache()
-    test = labelled(read_gold(window.test_days)).cache()
+    first_fraud = first_fraud_days(read_gold(days_between(earliest or window.train_start, window.test_end)))
+    folds = prequential_folds(window, spec.validation_days, spec.validation_folds, earliest)
+    # Every day a fit or a judgement needs, read once: folds overlap the training window.
+    gold = read_gold(days_between(min(folds[-1].fit_days[0], window.train_start), window.test_end)).cache()
+
+    def read_cached(days: Sequence[date]) -> DataFrame:
+        return gold.where(F.col("date").between(min(days), max(days)))
+
+    train = labelled(read_cached(window.train_days)).cache()
+    test = labelled(read_cached(window.test_days)).cache()
     leaked = train.where(F.col("date") >= window.test_start).count()
     if leaked:
         raise AssertionError(f"{leaked} training rows fall in or after the test window starting {window.test_start}")
 
-    folds = prequential_folds(window, spec.validation_days, spec.validation_folds)
     pool = candidates(spec.gbt_max_iter)
-    validation = prequential_validation(read_gold, folds, pool, first_fraud, spec.delay_days)
+    validation = prequential_validation(read_cached, folds, pool, first_fraud, spec.delay_days)
+    if not any(validation.values()):
+        raise ValueError(f"no validation fold of {folds} holds both classes: nothing to choose a model by")
     chosen = best_of(pool, validation)
 
     finalists: dict[str, _Finalist] = {}
@@ -244,8 +253,8 @@ def train_fraud_model(
         staging / "pr.png",
     )
     final = registry.publish(registry_root, staging, version)
-    train.unpersist()
-    test.unpersist()
+    for cached in (train, test, gold):
+        cached.unpersist()
     return TrainedVersion(version, final, {"version": version, **metrics})
 
 

@@ -34,8 +34,9 @@ def candidates(gbt_max_iter: int) -> list[Candidate]:
     ]
 
 
-def build_pipeline(candidate: Candidate) -> Pipeline:
-    assembler = VectorAssembler(inputCols=list(FEATURE_NAMES), outputCol="features")
+def build_pipeline(candidate: Candidate, features: Sequence[str] = FEATURE_NAMES) -> Pipeline:
+    """``features`` other than all of them are for ablations; the portable export assumes all."""
+    assembler = VectorAssembler(inputCols=list(features), outputCol="features")
     if candidate.algorithm == "logistic_regression":
         scaler = StandardScaler(inputCol="features", outputCol="scaled", withMean=False, withStd=True)
         model = LogisticRegression(
@@ -121,7 +122,10 @@ def prequential_validation(
     """Every candidate fitted on each fold's earlier days and judged on its validation days."""
     results: dict[str, list[FoldResult]] = {c.name: [] for c in pool}
     for fold in folds:
-        fit_part, validation = labelled(read_days(fold.fit_days)), labelled(read_days(fold.valid_days))
+        try:
+            fit_part, validation = labelled(read_days(fold.fit_days)), labelled(read_days(fold.valid_days))
+        except ValueError:
+            continue  # a fold without both classes judges nothing
         for candidate in pool:
             scored = scored_arrays(build_pipeline(candidate).fit(fit_part), validation)
             keep = ~known_compromised(scored["date"], scored["customer_id"], first_fraud_day, delay_days)

@@ -75,23 +75,28 @@ class ValidationFold:
     valid_days: tuple[date, ...]
 
 
-def prequential_folds(window: TrainingWindow, fold_days: int, max_folds: int) -> list[ValidationFold]:
+def prequential_folds(
+    window: TrainingWindow, fold_days: int, max_folds: int, earliest_day: date | None = None
+) -> list[ValidationFold]:
     """Consecutive validation blocks of ``fold_days`` walking back from the end of the training
-    window, each fitted on the training days before it minus the delay; the latest fold first.
+    window, the latest first. Each is fitted as the final model will be: on as many days as the
+    training window has, ending ``delay_days`` before the block. Fit days may reach before the
+    training window (everything there is older than the test, so known at training time) but not
+    before ``earliest_day``, the first day with data.
 
     Folds with no day left to fit on are dropped; a window too short for even one fold is refused.
     """
+    first = earliest_day or date.min
     folds = []
     for k in range(max_folds):
         valid_end = window.train_end - timedelta(days=k * fold_days)
         valid_start = valid_end - timedelta(days=fold_days - 1)
         fit_end = valid_start - timedelta(days=window.delay_days + 1)
-        if fit_end < window.train_start:
+        fit_start = max(fit_end - timedelta(days=len(window.train_days) - 1), first)
+        if fit_end < fit_start or valid_start < window.train_start:
             break
         folds.append(
-            ValidationFold(
-                tuple(days_between(window.train_start, fit_end)), tuple(days_between(valid_start, valid_end))
-            )
+            ValidationFold(tuple(days_between(fit_start, fit_end)), tuple(days_between(valid_start, valid_end)))
         )
     if not folds:
         raise ValueError(

@@ -12,14 +12,22 @@ def test_prequential_folds_walk_back_and_respect_the_delay():
     window = TrainingWindow(date(2026, 3, 1), date(2026, 3, 21), 7, date(2026, 3, 29), date(2026, 4, 4))
     folds = prequential_folds(window, fold_days=3, max_folds=3)
     assert [(f.valid_days[0].day, f.valid_days[-1].day) for f in folds] == [(19, 21), (16, 18), (13, 15)]
-    assert [(f.fit_days[0].day, f.fit_days[-1].day) for f in folds] == [(1, 11), (1, 8), (1, 5)]
+    # Fitted like the final model, on 21 days, which may reach before the training window.
+    assert [(f.fit_days[0], f.fit_days[-1]) for f in folds] == [
+        (date(2026, 2, 19), date(2026, 3, 11)),
+        (date(2026, 2, 16), date(2026, 3, 8)),
+        (date(2026, 2, 13), date(2026, 3, 5)),
+    ]
     for fold in folds:
         assert (fold.valid_days[0] - fold.fit_days[-1]).days - 1 == 7
-    # Folds with nothing left to fit on are dropped, and no fold at all is refused.
-    assert len(prequential_folds(window, fold_days=3, max_folds=10)) == 4
+    # ...but not before the first day with data; validation stays inside the training window.
+    clipped = prequential_folds(window, fold_days=3, max_folds=10, earliest_day=date(2026, 3, 1))
+    assert [(f.fit_days[0].day, f.fit_days[-1].day) for f in clipped] == [(1, 11), (1, 8), (1, 5), (1, 2)]
+    week = TrainingWindow(date(2026, 3, 8), date(2026, 3, 14), 7, date(2026, 3, 22), date(2026, 3, 28))
+    assert [len(f.fit_days) for f in prequential_folds(week, 2, 3, earliest_day=date(2026, 2, 1))] == [7, 7, 7]
     short = TrainingWindow(date(2026, 3, 1), date(2026, 3, 6), 7, date(2026, 3, 14), date(2026, 3, 16))
     with pytest.raises(ValueError, match="too short"):
-        prequential_folds(short, fold_days=2, max_folds=3)
+        prequential_folds(short, fold_days=2, max_folds=3, earliest_day=date(2026, 3, 1))
 
 
 def test_platt_calibration_is_monotone_and_means_what_it_says():
