@@ -199,9 +199,12 @@ class BronzeAppender:
         for data, _, _ in batch:
             for day, chunk in data.items():
                 by_day.setdefault(day, []).append(chunk)
+        sizes: dict[str, int] = {}  # each file's size before this batch
         try:
             for day, chunks in by_day.items():
-                self._file(day).write(b"".join(chunks))
+                handle = self._file(day)
+                sizes[handle.name] = handle.tell()
+                handle.write(b"".join(chunks))
             for day in by_day:
                 if (handle := self._files.get(day)) is not None:  # else synced when it was evicted
                     _sync(handle)
@@ -211,6 +214,11 @@ class BronzeAppender:
                 if handle is not None:
                     with contextlib.suppress(OSError):
                         handle.close()
+            # A failed batch is answered 503, "nothing accepted": cut off what it wrote to the days
+            # that did not fail, or a corrected resend would meet the old content in bronze.
+            for name, size in sizes.items():
+                with contextlib.suppress(OSError):
+                    os.truncate(name, size)
             return exc
         return None
 

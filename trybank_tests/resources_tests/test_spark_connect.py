@@ -1,24 +1,39 @@
 """A cluster is a config change: the same assets run over Spark Connect with TRYBANK_SPARK_REMOTE.
 
-pyspark's pip package ships the jars to start a local Spark Connect server; the test starts one
-in a subprocess and materializes the daily assets through it from another, as a client would.
+pyspark's pip package ships the jars of a Spark Connect server; the test starts one in a subprocess
+on a port the OS picks and materializes the daily assets through it from another, as a client
+would. Every wait has a deadline, so a server that never comes up fails the test instead of hanging.
 """
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
+import uuid
 
 import pytest
 
+SERVER_START_SECONDS = 180
+
 SERVER = """
-import os, sys, time
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+import os, sys
 from pyspark.sql import SparkSession
-spark = SparkSession.builder.remote("local[2]").getOrCreate()
-spark.range(1).count()
-print("TOKEN", os.environ.get("SPARK_CONNECT_AUTHENTICATE_TOKEN", ""), flush=True)
+from trybank_assets.resources.spark import DELTA_SERVER_CONF
+spark = (
+    SparkSession.builder.master("local[2]")
+    .config(map=DELTA_SERVER_CONF)  # the server's JVM needs the Delta jars: a client cannot add them
+    .config("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin")
+    .config("spark.connect.grpc.binding.address", "127.0.0.1")
+    .config("spark.connect.grpc.binding.port", "0")
+    .config("spark.connect.authenticate.token", os.environ["TEST_CONNECT_TOKEN"])
+    .config("spark.ui.enabled", "false")
+    .getOrCreate()
+)
+service = getattr(getattr(spark._jvm.org.apache.spark.sql.connect.service, "SparkConnectService$"), "MODULE$")
+print("PORT", service.localPort(), flush=True)
 sys.stdin.read()  # serve until the test closes our stdin
 """
 
@@ -27,6 +42,7 @@ import json, sys
 from dagster import DagsterInstance, materialize
 from trybank_assets.definitions import defs
 from trybank_assets.jobs import LAKEHOUSE_GROUPS
+from trybank_assets.lib.spark_tables import days_with_rows
 from trybank_assets.resources import build_resources
 from trybank_assets.settings import TrybankSettings
 settings = TrybankSettings(lake_root=sys.argv[1], simulator_customers=100, spark_remote=sys.argv[2])
@@ -39,27 +55,55 @@ print(json.dumps({
     "success": result.success,
     "session": type(session).__module__,
     "checks": {c.check_name: c.passed for c in result.get_asset_check_evaluations()},
+    "gold_days": [str(d) for d in days_with_rows(session, resources["lake"].transaction_features)],
+    "delta_versions": [
+        e.materialization.metadata["delta_version"].value
+        for e in result.get_asset_materialization_events()
+        if "delta_version" in e.materialization.metadata
+    ],
 }))
 """
 
 
+def _first_line_starting(stream, prefix: str, seconds: float) -> str | None:
+    """The first line of ``stream`` that starts with ``prefix``; None at its end or after ``seconds``."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read_all() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read_all, daemon=True).start()
+    deadline = time.monotonic() + seconds
+    try:
+        while (line := lines.get(timeout=max(deadline - time.monotonic(), 0))) is not None:
+            if line.startswith(prefix):
+                return line
+    except queue.Empty:
+        pass
+    return None
+
+
 def test_daily_assets_run_over_spark_connect(tmp_path):
     pytest.importorskip("grpc", reason="pyspark[connect] (a dev dependency) is not installed")
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
-    )
+    token = uuid.uuid4().hex
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "TEST_CONNECT_TOKEN": token}
+    server_log = tmp_path / "server.log"
+    with open(server_log, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-c", SERVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env,
+        )
     try:
-        deadline = time.monotonic() + 120
-        token = None
-        while time.monotonic() < deadline and token is None:
-            line = server.stdout.readline()
-            if line.startswith("TOKEN"):
-                token = line.split(maxsplit=1)[1].strip() if len(line.split()) > 1 else ""
-            elif not line and server.poll() is not None:
-                break
-        assert token is not None, "the Spark Connect server did not start"
-        url = "sc://localhost:15002" + (f"/;token={token}" if token else "")
+        line = _first_line_starting(server.stdout, "PORT", SERVER_START_SECONDS)
+        assert line is not None, f"the Spark Connect server did not start: {server_log.read_text()[-3000:]}"
+        # "localhost": pyspark speaks plain text to it; another host with a token would need TLS.
+        url = f"sc://localhost:{int(line.split()[1])}/;token={token}"
         client = subprocess.run(
             [sys.executable, "-c", CLIENT, str(tmp_path / "lake"), url],
             capture_output=True,
@@ -71,12 +115,14 @@ def test_daily_assets_run_over_spark_connect(tmp_path):
         summary = json.loads(client.stdout.strip().splitlines()[-1])
     finally:
         server.stdin.close()
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     assert summary["success"]
     assert summary["session"].startswith("pyspark.sql.connect")
     failed = {name for name, passed in summary["checks"].items() if not passed} - {"history_complete"}
     assert not failed
-    assert sorted(p.name for p in (tmp_path / "lake" / "gold" / "transaction_features").glob("date=*")) == [
-        "date=2026-03-01",
-        "date=2026-03-02",
-    ]
+    assert summary["gold_days"] == ["2026-03-01", "2026-03-02"]  # read from the Delta log over Spark Connect
+    assert summary["delta_versions"] and set(summary["delta_versions"]) == {0}  # each table's first commit

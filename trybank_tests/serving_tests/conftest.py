@@ -22,8 +22,8 @@ HEADERS = {"X-API-Key": API_KEY}
 
 def serving_settings(lake_root: Path, **overrides) -> TrybankSettings:
     """The API over a test lake; the test bank's days are in the past, so late events are accepted."""
-    settings = {"api_max_lateness_days": 3650, **overrides}
-    return TrybankSettings(lake_root=lake_root, api_key=API_KEY, model_poll_seconds=0.05, **settings)
+    settings = {"api_max_lateness_days": 3650, "model_poll_seconds": 0.05, **overrides}
+    return TrybankSettings(lake_root=lake_root, api_key=API_KEY, **settings)
 
 
 @pytest.fixture
@@ -55,38 +55,44 @@ def transaction(**overrides) -> dict:
     return tx | overrides
 
 
-def replay_day(client: TestClient, lake: LakeResource, day: date) -> dict[str, dict]:
-    """Each simulated transaction of ``day`` in time order: scored through /predict, then ingested
-    through /transactions, as the bank's switch would. Returns the answers by transaction_id."""
+def simulated_requests(lake: LakeResource, day: date) -> list[dict]:
+    """The simulated transactions of ``day`` in time order, as the bank's switch sends them (no label)."""
     records = [json.loads(line) for line in lake.simulated_bronze_file(day).read_text().splitlines()]
     records.sort(key=lambda r: (r["event_time"], r["transaction_id"]))
+    return [
+        {k: v for k, v in r.items() if k not in ("is_fraud", "fraud_scenario", "source_transaction_id")}
+        for r in records
+    ]
+
+
+def replay(client: TestClient, requests: list[dict]) -> dict[str, dict]:
+    """Each transaction scored through /predict, then ingested through /transactions; the answers by
+    transaction_id."""
     answers = {}
-    for record in records:
-        request = {k: v for k, v in record.items() if k not in ("is_fraud", "fraud_scenario", "source_transaction_id")}
+    for request in requests:
         answer = client.post("/predict", json=request)
         assert answer.status_code == 200, answer.text
-        answers[record["transaction_id"]] = answer.json()
+        answers[request["transaction_id"]] = answer.json()
         assert client.post("/transactions", json=request).status_code == 201
     return answers
+
+
+def replay_day(client: TestClient, lake: LakeResource, day: date) -> dict[str, dict]:
+    """Every simulated transaction of ``day`` through the API (see ``replay``)."""
+    return replay(client, simulated_requests(lake, day))
 
 
 class LiveServer:
     """The real app under uvicorn on 127.0.0.1, in a thread of the test process."""
 
     def __init__(self, settings: TrybankSettings) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            **server_options(settings),
-        )
+        # The socket is bound here and handed to uvicorn: no window in which another process could
+        # take a port found free (bind, close, rebind).
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False, **server_options(settings))
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> "LiveServer":
@@ -103,3 +109,5 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+        self.socket.close()
+        assert not self.thread.is_alive(), "uvicorn did not stop within 20 s"
