@@ -13,6 +13,7 @@ the same IEEE operations on the same exact inputs and agree to the last bit.
 """
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,28 +29,59 @@ MICROS_PER_HOUR = 3_600_000_000
 MICROS_PER_DAY = 86_400_000_000
 
 
+# A reason's sentence from all of the transaction's feature values (a reason may cite a second one).
+Explain = Callable[[Mapping[str, float]], str]
+
+
 @dataclass(frozen=True)
 class Feature:
     name: str
     description: str
+    code: str  # stable reason code for the API; never reused for another meaning
+    explain: Explain
     window_days: int | None = None
     needs: tuple[str, ...] = ()  # optional bronze fields without which the feature is neutral
+
+
+def euros(value: float) -> str:
+    return f"€{value:,.2f}"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} seconds"
+    if seconds < 7_200:
+        return f"{seconds / 60:.0f} minutes"
+    if seconds < 172_800:
+        return f"{seconds / 3_600:.0f} hours"
+    return f"{seconds / 86_400:.0f} days"
+
+
+def _days(n: int) -> str:
+    return "day" if n == 1 else f"{n} days"
 
 
 def _customer_features() -> list[Feature]:
     out = []
     for n in CUSTOMER_WINDOWS:
+        count, mean = f"customer_txn_count_{n}d", f"customer_mean_amount_{n}d"
         out.append(
             Feature(
-                f"customer_txn_count_{n}d",
+                count,
                 f"Customer transactions in the previous {n} day(s) plus earlier today.",
+                f"CUSTOMER_TXNS_{n}D",
+                lambda f, n=n, k=count: (
+                    f"{f[k]:.0f} transactions of the customer in the previous {_days(n)} and earlier today"
+                ),
                 n,
             )
         )
         out.append(
             Feature(
-                f"customer_mean_amount_{n}d",
+                mean,
                 f"Customer mean amount over the same {n}-day window (0 when none).",
+                f"CUSTOMER_MEAN_AMOUNT_{n}D",
+                lambda f, n=n, k=mean: f"the customer's average amount in the previous {_days(n)} is {euros(f[k])}",
                 n,
             )
         )
@@ -60,30 +92,96 @@ def _terminal_features() -> list[Feature]:
     out = []
     for n in TERMINAL_WINDOWS:
         lag = f"days D-{LABEL_DELAY_DAYS + n}..D-{LABEL_DELAY_DAYS + 1}"
-        out.append(Feature(f"terminal_txn_count_{n}d", f"Terminal transactions over {lag} (label-delayed).", n))
-        out.append(Feature(f"terminal_fraud_risk_{n}d", f"Share of labelled fraud at the terminal over {lag}.", n))
+        count, risk = f"terminal_txn_count_{n}d", f"terminal_fraud_risk_{n}d"
+        span = f"the {_days(n)} before last week"
+        out.append(
+            Feature(
+                count,
+                f"Terminal transactions over {lag} (label-delayed).",
+                f"TERMINAL_TXNS_{n}D",
+                lambda f, k=count, span=span: f"{f[k]:.0f} transactions at the terminal in {span}",
+                n,
+            )
+        )
+        out.append(
+            Feature(
+                risk,
+                f"Share of labelled fraud at the terminal over {lag}.",
+                f"TERMINAL_FRAUD_RATE_{n}D",
+                lambda f, k=risk, span=span: f"{f[k]:.1%} of the terminal's transactions in {span} were fraud",
+                n,
+            )
+        )
     return out
 
 
+def _flag(yes: str, no: str, name: str) -> Explain:
+    return lambda f: yes if f[name] else no
+
+
 FEATURES: tuple[Feature, ...] = (
-    Feature("amount", "Transaction amount."),
+    Feature("amount", "Transaction amount.", "AMOUNT", lambda f: f"the amount is {euros(f['amount'])}"),
     *_customer_features(),
-    Feature("amount_to_mean_ratio_30d", "Amount divided by the customer's 30-day mean (1 when no history).", 30),
-    Feature("amount_zscore_30d", "Amount z-score against the customer's 30-day amounts (0 when undefined).", 30),
+    Feature(
+        "amount_to_mean_ratio_30d",
+        "Amount divided by the customer's 30-day mean (1 when no history).",
+        "AMOUNT_VS_30D_MEAN",
+        lambda f: (
+            f"the amount is {f['amount_to_mean_ratio_30d']:.1f} times the customer's 30-day average of "
+            f"{euros(f['customer_mean_amount_30d'])}"
+        ),
+        30,
+    ),
+    Feature(
+        "amount_zscore_30d",
+        "Amount z-score against the customer's 30-day amounts (0 when undefined).",
+        "AMOUNT_ZSCORE_30D",
+        lambda f: f"the amount is {f['amount_zscore_30d']:+.1f} standard deviations from the customer's 30-day amounts",
+        30,
+    ),
     Feature(
         "international_ratio_30d",
         "Share of the customer's 30-day transactions abroad.",
+        "INTERNATIONAL_SHARE_30D",
+        lambda f: f"{f['international_ratio_30d']:.0%} of the customer's transactions in the last 30 days were abroad",
         30,
         needs=("merchant_country", "customer_country"),
     ),
-    Feature("volume_30d", "Customer's total amount over 30 days.", 30),
+    Feature(
+        "volume_30d",
+        "Customer's total amount over 30 days.",
+        "VOLUME_30D",
+        lambda f: f"the customer spent {euros(f['volume_30d'])} in the last 30 days",
+        30,
+    ),
     Feature(
         "seconds_since_previous",
         f"Seconds since the customer's previous transaction, capped at {LOOKBACK_DAYS} days.",
+        "TIME_SINCE_PREVIOUS",
+        lambda f: (
+            f"{duration(f['seconds_since_previous'])} since the customer's previous transaction"
+            if f["seconds_since_previous"] < NO_PREVIOUS_SECONDS
+            else f"no transaction of the customer in the last {LOOKBACK_DAYS} days"
+        ),
     ),
-    Feature("hour_of_day", "UTC hour of the transaction."),
-    Feature("is_night", f"1 when the UTC hour is before {NIGHT_END_HOUR}:00."),
-    Feature("is_weekend", "1 on Saturday and Sunday (UTC)."),
+    Feature(
+        "hour_of_day",
+        "UTC hour of the transaction.",
+        "HOUR_OF_DAY",
+        lambda f: f"made between {f['hour_of_day']:02.0f}:00 and {f['hour_of_day']:02.0f}:59 UTC",
+    ),
+    Feature(
+        "is_night",
+        f"1 when the UTC hour is before {NIGHT_END_HOUR}:00.",
+        "NIGHT",
+        _flag(f"made at night (before {NIGHT_END_HOUR:02d}:00 UTC)", "made in the daytime", "is_night"),
+    ),
+    Feature(
+        "is_weekend",
+        "1 on Saturday and Sunday (UTC).",
+        "WEEKEND",
+        _flag("made on a weekend", "made on a weekday", "is_weekend"),
+    ),
     *_terminal_features(),
 )
 FEATURE_NAMES = tuple(f.name for f in FEATURES)

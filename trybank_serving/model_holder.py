@@ -16,8 +16,9 @@ from trybank_assets.features import FEATURE_NAMES, FEATURES
 from trybank_assets.model.scorer import Scorer, scorer_from_dict
 from trybank_serving.load_refusals import InvalidArtefact, LoadRefusals
 
-_DESCRIPTIONS = tuple(f.description for f in FEATURES)
 _feature_vector = operator.itemgetter(*FEATURE_NAMES)
+# Below this share of the log-odds a feature did not move the score in any way worth saying.
+MIN_REASON_CONTRIBUTION = 0.05
 
 
 @dataclass(frozen=True)
@@ -29,18 +30,21 @@ class LoadedModel:
     loaded_at: str
 
     def score(self, features: dict[str, float], top: int = 3) -> tuple[float, list[dict]]:
-        """Probability, and the ``top`` features that pushed it up most, in words."""
+        """Probability, and up to ``top`` features that pushed it up most, as codes and sentences;
+        a feature whose contribution is negligible is not a reason."""
         probability, contributions = self.scorer.explain(_feature_vector(features))
         # A reverse sort is still stable: equal contributions keep feature order.
         ranked = sorted(range(len(contributions)), key=contributions.__getitem__, reverse=True)[:top]
         reasons = [
             {
+                "code": FEATURES[i].code,
+                "text": FEATURES[i].explain(features),
                 "feature": FEATURE_NAMES[i],
                 "value": features[FEATURE_NAMES[i]],
                 "contribution": contributions[i],
-                "description": _DESCRIPTIONS[i],
             }
             for i in ranked
+            if contributions[i] >= MIN_REASON_CONTRIBUTION
         ]
         return probability, reasons
 

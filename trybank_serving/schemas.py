@@ -147,10 +147,11 @@ class IngestBatchResult(BaseModel):
 
 
 class Reason(BaseModel):
+    code: str = Field(description="Stable reason code; the list is in the description of POST /predict.")
+    text: str = Field(description="The reason in words, with the value as a person reads it.")
     feature: str
     value: float
-    contribution: float
-    description: str
+    contribution: float = Field(description="The feature's share of the score's log-odds (calibrated).")
 
 
 class PredictResponse(BaseModel):

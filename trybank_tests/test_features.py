@@ -45,3 +45,36 @@ def test_formulas_by_hand():
     assert f["international_ratio_30d"] == 0.25
     assert f["seconds_since_previous"] == 90.0
     assert f["terminal_fraud_risk_7d"] == 0.25
+
+
+def test_every_feature_has_a_stable_unique_reason_code_and_a_sentence():
+    from trybank_assets.features import FEATURES
+
+    codes = [f.code for f in FEATURES]
+    assert len(set(codes)) == len(codes) and all(c.isupper() for c in codes)
+    values = dict.fromkeys(FEATURE_NAMES, 0.0) | {
+        "amount": 1899.0,
+        "customer_mean_amount_30d": 98.7,
+        "amount_to_mean_ratio_30d": 19.24,
+        "amount_zscore_30d": 4.26,
+        "seconds_since_previous": 5_400.0,
+        "terminal_fraud_risk_7d": 0.125,
+        "customer_txn_count_1d": 3.0,
+        "is_night": 1.0,
+    }
+    texts = {f.code: f.explain(values) for f in FEATURES}
+    assert all(texts.values())
+    assert texts["AMOUNT"] == "the amount is €1,899.00"
+    assert texts["AMOUNT_VS_30D_MEAN"] == "the amount is 19.2 times the customer's 30-day average of €98.70"
+    assert texts["AMOUNT_ZSCORE_30D"] == "the amount is +4.3 standard deviations from the customer's 30-day amounts"
+    assert texts["TIME_SINCE_PREVIOUS"] == "90 minutes since the customer's previous transaction"
+    assert (
+        texts["TERMINAL_FRAUD_RATE_7D"]
+        == "12.5% of the terminal's transactions in the 7 days before last week were fraud"
+    )
+    assert texts["CUSTOMER_TXNS_1D"] == "3 transactions of the customer in the previous day and earlier today"
+    assert texts["NIGHT"] == "made at night (before 06:00 UTC)" and texts["WEEKEND"] == "made on a weekday"
+    cold = values | {"seconds_since_previous": 30 * 86_400.0}
+    assert next(f for f in FEATURES if f.code == "TIME_SINCE_PREVIOUS").explain(cold) == (
+        "no transaction of the customer in the last 30 days"
+    )

@@ -36,8 +36,9 @@ class LogisticScorer:
         return self.calibration.probability(margin)
 
     def explain(self, x: Sequence[float]) -> tuple[float, list[float]]:
-        """The probability, and each feature's share of the margin (coefficient times value)."""
-        contributions = [w * v for w, v in zip(self.coefficients, x, strict=True)]
+        """The probability, and each feature's share of the calibrated log-odds (coefficient times value)."""
+        a = self.calibration.a
+        contributions = [a * w * v for w, v in zip(self.coefficients, x, strict=True)]
         return self.probability(x), contributions
 
 
@@ -65,10 +66,11 @@ class TreeEnsembleScorer:
         object.__setattr__(self, "_explain", _compile_explainer(self.trees, self.weights, len(self.features)))
 
     def explain(self, x: Sequence[float]) -> tuple[float, list[float]]:
-        """The probability, and per feature the weighted change of node value along each decision
-        path (Saabas)."""
+        """The probability, and per feature its share of the calibrated log-odds: the weighted change
+        of node value along each decision path (Saabas), on the same scale as the margin."""
         margin, contributions = self._explain(x)
-        return self.calibration.probability(2.0 * margin), contributions
+        scale = 2.0 * self.calibration.a
+        return self.calibration.probability(2.0 * margin), [scale * c for c in contributions]
 
 
 def _compile_explainer(trees: tuple[tuple[Node, ...], ...], weights: tuple[float, ...], n_features: int):

@@ -6,6 +6,7 @@ import orjson
 from fastapi import HTTPException, Security, status
 from starlette.types import Receive, Scope, Send
 
+from trybank_assets.features import FEATURES
 from trybank_serving.asgi_route import AsgiRoute, read_body, send_json
 from trybank_serving.deps import api_key_header, check_api_key, parse_body
 from trybank_serving.metrics import SCORES, decision_counter
@@ -50,6 +51,10 @@ async def predict(scope: Scope, receive: Receive, send: Send) -> None:
     await send_json(send, orjson.dumps(answer))
 
 
+REASON_CODES = "| reason code | feature | what it measures |\n|---|---|---|\n" + "".join(
+    f"| `{f.code}` | `{f.name}` | {f.description} |\n" for f in FEATURES
+)
+
 route = AsgiRoute(
     "/predict",
     predict,
@@ -60,8 +65,10 @@ route = AsgiRoute(
     response_model=PredictResponse,
     dependencies=[Security(api_key_header)],  # documents the key; predict() checks it itself
     description=(
-        "Score a transaction: fraud probability, decision at the model's threshold, model version and "
-        "the three features that pushed the score up most. Logged to `predictions/`."
+        "Score a transaction: calibrated fraud probability, decision at the model's threshold, model version "
+        "and up to three reasons: the features that pushed the score up most (a negligible push is not a "
+        "reason), each with a stable code, a sentence, the value and its share of the log-odds. Logged to "
+        "`predictions/`.\n\n" + REASON_CODES
     ),
     openapi_extra={
         "requestBody": {
