@@ -23,6 +23,7 @@ echo "==> installing trybank-lakehouse${1:-} into .venv"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${1:-}"
 
+export VIRTUAL_ENV="$PWD/.venv"  # dg checks that the project's venv is the active one
 export PATH="$PWD/.venv/bin:$PATH"
 export SPARK_LOCAL_IP=127.0.0.1
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster_home}"

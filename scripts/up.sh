@@ -14,8 +14,7 @@ export TRYBANK_PARTITIONS_START=${TRYBANK_PARTITIONS_START:-${start}}
 daily_assets=simulated_transactions,bronze_transactions,silver_transactions,customer_daily_aggregates,terminal_daily_aggregates,gold_transaction_features
 log="${DAGSTER_HOME}/materialize.log"
 echo "==> materializing the daily assets for ${start}..${end} in one run (log: ${log})"
-if ! dagster asset materialize -m trybank_assets.definitions --select "${daily_assets}" \
-     --partition-range "${start}...${end}" > "${log}" 2>&1; then
+if ! dg launch --assets "${daily_assets}" --partition-range "${start}...${end}" > "${log}" 2>&1; then
   tail -n 40 "${log}" >&2
   echo "error: materialization failed; full log in ${log}" >&2
   exit 1
@@ -24,8 +23,7 @@ grep -E "silver .*bronze_rows" "${log}" | sed -E 's/.* - (silver .*)/    \1/' ||
 
 model_log="${DAGSTER_HOME}/fraud_model.log"
 echo "==> training, evaluating and promoting fraud_model; building the online store (log: ${model_log})"
-if dagster asset materialize -m trybank_assets.definitions \
-     --select fraud_model,deployed_fraud_model,online_customer_state > "${model_log}" 2>&1; then
+if dg launch --assets fraud_model,deployed_fraud_model,online_customer_state > "${model_log}" 2>&1; then
   grep -E "fraud_model 2|promoted" "${model_log}" | sed -E 's/.* - (fraud_model 2.*|promoted.*)/    \1/' || true
 else
   echo "warning: the model run failed or its promotion gate refused it; see ${model_log} and the UI" >&2
@@ -63,4 +61,4 @@ curl -s http://127.0.0.1:8000/predict -H "X-API-Key: ${TRYBANK_API_KEY}" -H 'Con
 
 ==> Dagster UI: http://127.0.0.1:3000  (Ctrl-C stops both)
 TXT
-python scripts/exec_with_default_signals.py dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+python scripts/exec_with_default_signals.py dg dev -h 127.0.0.1 -p 3000
