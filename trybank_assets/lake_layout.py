@@ -8,21 +8,13 @@ def day_dir(table: Path, day: date) -> Path:
     return table / f"date={day.isoformat()}"
 
 
-def _days(table: Path) -> list[str]:
-    return sorted(p.name.removeprefix("date=") for p in table.glob("date=*") if p.is_dir())
+def earliest_day(folder: Path) -> date | None:
+    """The oldest ``date=`` folder of raw files (bronze), or None when it has none.
 
-
-def latest_day(table: Path) -> date:
-    """The newest ``date=`` partition of a table."""
-    days = _days(table)
-    if not days:
-        raise ValueError(f"no partitions under {table}: materialize it first")
-    return date.fromisoformat(days[-1])
-
-
-def earliest_day(table: Path) -> date | None:
-    """The oldest ``date=`` folder of a table, or None when it has none."""
-    days = _days(table)
+    Not for the Delta tables: their folders also hold files of old and aborted versions
+    (``lib/spark_tables.day_range`` reads their days from the Delta log).
+    """
+    days = sorted(p.name.removeprefix("date=") for p in folder.glob("date=*") if p.is_dir())
     return date.fromisoformat(days[0]) if days else None
 
 
@@ -52,10 +44,6 @@ class LakePaths:
     @property
     def silver_transactions(self) -> Path:
         return self.path / "silver" / "transactions"
-
-    @property
-    def silver_quarantine(self) -> Path:
-        return self.path / "silver" / "quarantine"
 
     @property
     def customer_daily_aggregates(self) -> Path:

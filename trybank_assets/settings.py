@@ -28,6 +28,14 @@ class TrybankSettings(BaseSettings):
     )
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = Field(default=4, ge=1)
+    delta_vacuum_retention_hours: int = Field(
+        default=168,
+        ge=0,
+        description=(
+            "VACUUM deletes Delta files unreferenced for this long; a reader of an older table version (a long "
+            "query, time travel) needs its files for as long as it runs."
+        ),
+    )
     partitions_start: date = Field(
         default=date(2026, 1, 1), description="First daily partition (UTC event date) of every asset."
     )
@@ -36,6 +44,14 @@ class TrybankSettings(BaseSettings):
         description=(
             "Demo only: add the simulated_transactions asset, which writes synthetic source=simulator files "
             "into bronze. Off, nothing in the lake is invented (`scripts/up.sh` turns it on)."
+        ),
+    )
+    automation_enabled: bool = Field(
+        default=False,
+        description=(
+            "Run the declarative automation (trybank_assets/automation.py): the daily chain at 00:30 UTC, the "
+            "online store after its aggregates, late bronze files re-materialized, weekly retraining. Off, "
+            "nothing starts on its own."
         ),
     )
     simulator_seed: int = 42

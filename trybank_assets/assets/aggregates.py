@@ -18,7 +18,7 @@ from pyspark.sql.types import DateType, LongType, StringType, StructField, Struc
 
 from trybank_assets.assets.silver import SILVER_SCHEMA
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
-from trybank_assets.lib.spark_tables import overwrite_days, read_days
+from trybank_assets.lib.spark_tables import read_days, replace_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
 
@@ -100,12 +100,12 @@ def _materialize(context, spark, lake, build, table: Path, schema: StructType, c
     session = spark.spark_session
     days: list[date] = run_days(context)
     silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA)
-    overwrite_days(build(silver), table, days)
-    written = read_days(session, table, days, schema)
+    commit = replace_days(build(silver), table, days)
+    written = read_days(session, table, days, schema, version=commit.version)
     totals = written.agg(F.count("*").alias("rows"), F.sum("txn_count").alias("txns")).first()
     silver_rows = silver.count()
     return MaterializeResult(
-        metadata=materialization_metadata(written, table, totals["rows"], silver_rows=silver_rows),
+        metadata=materialization_metadata(written, commit, totals["rows"], silver_rows=silver_rows),
         check_results=[
             AssetCheckResult(
                 check_name=check,
@@ -124,7 +124,7 @@ _SUMS_CHECK = "counts_match_silver"
     backfill_policy=BackfillPolicy.single_run(),
     deps=["silver_transactions"],
     group_name="gold",
-    kinds={"spark", "parquet"},
+    kinds={"spark", "delta"},
     description="Per customer and UTC day: counts and exact cent sums. Feeds gold features and the online store.",
     metadata={"dagster/column_schema": table_schema(CUSTOMER_AGGREGATES_SCHEMA, _DESCRIPTIONS)},
     check_specs=[
@@ -150,7 +150,7 @@ def customer_daily_aggregates(
     backfill_policy=BackfillPolicy.single_run(),
     deps=["silver_transactions"],
     group_name="gold",
-    kinds={"spark", "parquet"},
+    kinds={"spark", "delta"},
     description=(
         "Per terminal and UTC day: transactions, amounts and labelled fraud. Feeds the label-delayed terminal risk."
     ),

@@ -1,5 +1,6 @@
 """Gold: point-in-time features, one row per silver transaction, from events strictly before it."""
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from dagster import (
@@ -13,7 +14,7 @@ from dagster import (
     asset,
 )
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
@@ -41,9 +42,9 @@ from trybank_assets.features import (
     TERMINAL_WINDOWS,
     derive_features,
 )
-from trybank_assets.lake_layout import day_dir, earliest_day
+from trybank_assets.lake_layout import earliest_day
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
-from trybank_assets.lib.spark_tables import overwrite_days, read_days
+from trybank_assets.lib.spark_tables import days_with_rows, read_days, replace_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
 
@@ -93,59 +94,49 @@ class SparkFeatureOps:
         return F.when(previous_us.isNull(), F.lit(cap)).otherwise(F.least(elapsed, F.lit(cap)))
 
 
-def _lookback(tx: DataFrame, aggregates: DataFrame, key: str, nearest: int, farthest: int, aggs) -> DataFrame:
-    """Per (key, day) of ``tx``: ``aggs`` over the aggregate days ``nearest``..``farthest`` days back.
+# An aggregate over a look-back: (function, aggregate column, nearest day back, farthest day back).
+LookBack = tuple[Callable[[str], Column], str, int, int]
 
-    ``aggs`` maps ``back`` (days back, a Column) to the aggregate Columns over the ``a.`` rows.
+
+def _lookback(tx: DataFrame, aggregates: DataFrame, key: str, windows: dict[str, LookBack]) -> DataFrame:
+    """Per (key, day) of ``tx``: each output column of ``windows`` over its look-back days.
+
+    Range windows over the day number, on the aggregate rows plus one empty anchor row per (key, day)
+    wanted: one sort of the look-back per key instead of a join that repeats every aggregate row once
+    per day that looks back at it. Integer sums and a max, so the result is exact whatever the order.
     """
-    keys = tx.select(key, "date").distinct().alias("k")
-    joined = keys.join(
-        aggregates.alias("a"),
-        (F.col(f"k.{key}") == F.col(f"a.{key}"))
-        & (F.col("a.date") >= F.date_sub(F.col("k.date"), farthest))
-        & (F.col("a.date") <= F.date_sub(F.col("k.date"), nearest)),
+    columns = sorted({column for _, column, _, _ in windows.values()})
+    anchors = tx.select(key, "date").distinct().withColumn("_anchor", F.lit(True))
+    rows = aggregates.select(key, "date", *columns, F.lit(False).alias("_anchor")).unionByName(
+        anchors, allowMissingColumns=True
     )
-    back = F.datediff(F.col("k.date"), F.col("a.date"))
-    return joined.groupBy(F.col(f"k.{key}").alias(key), F.col("k.date").alias("date")).agg(*aggs(back))
-
-
-def _sum_within(back: Column, days: int, column: str) -> Column:
-    return F.sum(F.when(back <= days, F.col(f"a.{column}")).otherwise(F.lit(0)))
+    by_day = Window.partitionBy(key).orderBy(F.unix_date("date"))
+    looked_back = [
+        function(column).over(by_day.rangeBetween(-farthest, -nearest)).alias(name)
+        for name, (function, column, nearest, farthest) in windows.items()
+    ]
+    return rows.select(key, "date", "_anchor", *looked_back).where("_anchor").drop("_anchor")
 
 
 def _customer_history(tx: DataFrame, customer_aggregates: DataFrame) -> DataFrame:
-    """Per (customer, day): sums over each window's previous whole days."""
-
-    def aggs(back: Column) -> list[Column]:
-        out = []
-        for n in CUSTOMER_WINDOWS:
-            out += [
-                _sum_within(back, n, "txn_count").alias(f"prior_count_{n}"),
-                _sum_within(back, n, "amount_cents_sum").alias(f"prior_cents_{n}"),
-            ]
-        return [
-            *out,
-            _sum_within(back, LOOKBACK_DAYS, "amount_cents_sq_sum").alias("prior_cents_sq"),
-            _sum_within(back, LOOKBACK_DAYS, "international_count").alias("prior_international"),
-            F.max("a.last_event_us").alias("prior_previous_us"),
-        ]
-
-    return _lookback(tx, customer_aggregates, "customer_id", 1, LOOKBACK_DAYS, aggs)
+    """Per (customer, day): sums over each window's previous whole days, and the last event before."""
+    windows: dict[str, LookBack] = {}
+    for n in CUSTOMER_WINDOWS:
+        windows[f"prior_count_{n}"] = (F.sum, "txn_count", 1, n)
+        windows[f"prior_cents_{n}"] = (F.sum, "amount_cents_sum", 1, n)
+    windows["prior_cents_sq"] = (F.sum, "amount_cents_sq_sum", 1, LOOKBACK_DAYS)
+    windows["prior_international"] = (F.sum, "international_count", 1, LOOKBACK_DAYS)
+    windows["prior_previous_us"] = (F.max, "last_event_us", 1, LOOKBACK_DAYS)
+    return _lookback(tx, customer_aggregates, "customer_id", windows)
 
 
 def _terminal_history(tx: DataFrame, terminal_aggregates: DataFrame) -> DataFrame:
     """Per (terminal, day): counts and labelled fraud over each window, shifted by the label delay."""
-
-    def aggs(back: Column) -> list[Column]:
-        out = []
-        for n in TERMINAL_WINDOWS:
-            out += [
-                _sum_within(back, LABEL_DELAY_DAYS + n, "txn_count").alias(f"terminal_count_{n}"),
-                _sum_within(back, LABEL_DELAY_DAYS + n, "fraud_count").alias(f"terminal_fraud_{n}"),
-            ]
-        return out
-
-    return _lookback(tx, terminal_aggregates, "terminal_id", LABEL_DELAY_DAYS + 1, TERMINAL_LOOKBACK_DAYS, aggs)
+    windows: dict[str, LookBack] = {}
+    for n in TERMINAL_WINDOWS:
+        windows[f"terminal_count_{n}"] = (F.sum, "txn_count", LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
+        windows[f"terminal_fraud_{n}"] = (F.sum, "fraud_count", LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
+    return _lookback(tx, terminal_aggregates, "terminal_id", windows)
 
 
 def transaction_features(
@@ -211,18 +202,18 @@ def transaction_features(
     )
 
 
-def missing_history_days(lake: LakeResource, days: list[date], partitions_start: date) -> list[date]:
-    """Look-back days whose aggregates were never materialized, counted from the first partition or
-    the lake's first day of data, whichever is later: before it there is no history to miss."""
+def missing_history_days(
+    session: SparkSession, lake: LakeResource, days: list[date], partitions_start: date
+) -> list[date]:
+    """Look-back days without committed aggregates, counted from the first partition or the lake's first
+    day of data, whichever is later: before it there is no history to miss."""
     first_data = earliest_day(lake.bronze_transactions) or days[0]
     first = max(days[0] - timedelta(days=TERMINAL_LOOKBACK_DAYS), partitions_start, first_data)
     needed = [first + timedelta(days=i) for i in range((days[0] - first).days)]
-    return [
-        d
-        for d in needed
-        if not day_dir(lake.customer_daily_aggregates, d).is_dir()
-        or not day_dir(lake.terminal_daily_aggregates, d).is_dir()
-    ]
+    present = set(days_with_rows(session, lake.customer_daily_aggregates)) & set(
+        days_with_rows(session, lake.terminal_daily_aggregates)
+    )
+    return [d for d in needed if d not in present]
 
 
 @asset(
@@ -233,11 +224,11 @@ def missing_history_days(lake: LakeResource, days: list[date], partitions_start:
     # look-back days D-37..D-1 are read from the lake and guarded by the history_complete check.
     deps=["silver_transactions", "customer_daily_aggregates", "terminal_daily_aggregates"],
     group_name="gold",
-    kinds={"spark", "parquet"},
+    kinds={"spark", "delta"},
     description=(
         "Point-in-time behavioural features, one row per silver transaction, computed only from events "
         "strictly before it; windows are calendar-day aligned and terminal risk is label-delayed "
-        f"by {LABEL_DELAY_DAYS} days. Parquet under gold/transaction_features/date=D/."
+        f"by {LABEL_DELAY_DAYS} days. Delta table gold/transaction_features, partitioned by date."
     ),
     metadata={
         "dagster/column_schema": table_schema(GOLD_SCHEMA, {f.name: f.description for f in FEATURES}),
@@ -273,9 +264,9 @@ def gold_transaction_features(
         [days[0] - timedelta(days=TERMINAL_LOOKBACK_DAYS - i) for i in range(TERMINAL_LOOKBACK_DAYS + len(days) - 1)],
         TERMINAL_AGGREGATES_SCHEMA,
     )
-    overwrite_days(transaction_features(silver, customer, terminal), lake.transaction_features, days)
+    commit = replace_days(transaction_features(silver, customer, terminal), lake.transaction_features, days)
 
-    gold = read_days(session, lake.transaction_features, days, GOLD_SCHEMA)
+    gold = read_days(session, lake.transaction_features, days, GOLD_SCHEMA, version=commit.version)
     stats = gold.agg(
         F.count("*").alias("rows"),
         F.countDistinct("transaction_id").alias("ids"),
@@ -284,9 +275,9 @@ def gold_transaction_features(
     silver_rows = silver.count()
     bad_features = {n: stats[n] for n in FEATURE_NAMES if stats[n]}
     partitions_start = daily_partitions.start.date()
-    missing = missing_history_days(lake, days, partitions_start)
+    missing = missing_history_days(session, lake, days, partitions_start)
     return MaterializeResult(
-        metadata=materialization_metadata(gold, lake.transaction_features, stats["rows"], silver_rows=silver_rows),
+        metadata=materialization_metadata(gold, commit, stats["rows"], silver_rows=silver_rows),
         check_results=[
             AssetCheckResult(
                 check_name="one_row_per_silver_transaction",

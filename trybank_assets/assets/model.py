@@ -18,8 +18,7 @@ from pydantic import Field, field_validator
 
 from trybank_assets.assets.gold import GOLD_SCHEMA
 from trybank_assets.assets.silver import SILVER_SCHEMA
-from trybank_assets.lake_layout import latest_day
-from trybank_assets.lib.spark_tables import read_days
+from trybank_assets.lib.spark_tables import day_range, read_days
 from trybank_assets.model import registry
 from trybank_assets.model.trainer import THRESHOLD_RULES, TrainingSpec, feature_availability, train_fraud_model
 from trybank_assets.partitions import check_iso_day
@@ -74,14 +73,11 @@ def fraud_model(
     context: AssetExecutionContext, config: FraudModelConfig, spark: LazyPySparkResource, lake: LakeResource
 ) -> MaterializeResult:
     session = spark.spark_session
-    try:
-        latest = latest_day(lake.transaction_features)
-    except ValueError:
-        latest = None
+    gold_days = day_range(session, lake.transaction_features)
     trained = train_fraud_model(
         session,
         read_gold=lambda days: read_days(session, lake.transaction_features, days, GOLD_SCHEMA),
-        latest_gold_day=latest,
+        gold_days=gold_days,
         registry_root=lake.fraud_model_registry,
         spec=TrainingSpec(**config.model_dump()),
         feature_spec=lambda window: feature_availability(

@@ -24,7 +24,7 @@ from pyspark.sql.types import DateType, DoubleType, MapType, StringType, StructF
 
 from trybank_assets.lake_layout import day_dir
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
-from trybank_assets.lib.spark_tables import overwrite_days, read_days
+from trybank_assets.lib.spark_tables import read_days, replace_days
 from trybank_assets.model import drift, registry
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
@@ -64,10 +64,10 @@ _CHECKS = {
     backfill_policy=BackfillPolicy.single_run(),
     deps=["fraud_model"],  # each model version's baseline.json
     group_name="monitoring",
-    kinds={"spark", "parquet"},
+    kinds={"spark", "delta"},
     description=(
         "Every prediction the API made (request features, probability, decision, model version), read from "
-        "the JSON-lines prediction log under predictions/date=D/ into Parquet under gold/prediction_log/, "
+        "the JSON-lines prediction log under predictions/date=D/ into the Delta table gold/prediction_log, "
         "with the day's score distribution and decline rate per model version, and drift checks against "
         "the baseline each model version recorded from its test window (baseline.json in the registry)."
     ),
@@ -90,8 +90,8 @@ def prediction_log(
         )
     else:
         logged = session.createDataFrame([], PREDICTION_TABLE_SCHEMA)
-    written = overwrite_days(logged, lake.prediction_log, days)
-    table = read_days(session, lake.prediction_log, days, PREDICTION_TABLE_SCHEMA)
+    commit = replace_days(logged, lake.prediction_log, days)
+    table = read_days(session, lake.prediction_log, days, PREDICTION_TABLE_SCHEMA, version=commit.version)
     by_model = {
         r["model_version"]: {
             "predictions": r["n"],
@@ -114,8 +114,8 @@ def prediction_log(
     return MaterializeResult(
         metadata=materialization_metadata(
             table,
-            lake.prediction_log,
-            sum(written.values()),
+            commit,
+            sum(commit.rows_by_day.values()),
             by_model_version=MetadataValue.json(by_model),
             drift=MetadataValue.md(drift_table(groups)),
             **({"score_psi": worst_score} if worst_score is not None else {}),

@@ -8,8 +8,7 @@ from pydantic import Field, field_validator
 
 from trybank_assets.assets.aggregates import CUSTOMER_AGGREGATES_SCHEMA, TERMINAL_AGGREGATES_SCHEMA
 from trybank_assets.features import TERMINAL_LOOKBACK_DAYS
-from trybank_assets.lake_layout import latest_day
-from trybank_assets.lib.spark_tables import read_days
+from trybank_assets.lib.spark_tables import day_range, read_days
 from trybank_assets.online_store import write_store
 from trybank_assets.partitions import check_iso_day
 from trybank_assets.resources.lake import LakeResource
@@ -37,7 +36,9 @@ def online_customer_state(
     context: AssetExecutionContext, config: OnlineStoreConfig, spark: LazyPySparkResource, lake: LakeResource
 ) -> MaterializeResult:
     session = spark.spark_session
-    as_of = date.fromisoformat(config.as_of) if config.as_of else latest_day(lake.customer_daily_aggregates)
+    as_of = date.fromisoformat(config.as_of) if config.as_of else day_range(session, lake.customer_daily_aggregates)[1]
+    if as_of is None:
+        raise ValueError("no customer_daily_aggregates partition yet: materialize the daily assets first")
     days = [as_of - timedelta(days=i) for i in range(TERMINAL_LOOKBACK_DAYS)]
     customers = read_days(session, lake.customer_daily_aggregates, days, CUSTOMER_AGGREGATES_SCHEMA).collect()
     terminals = read_days(session, lake.terminal_daily_aggregates, days, TERMINAL_AGGREGATES_SCHEMA).collect()

@@ -39,7 +39,7 @@ from trybank_assets.bronze_contract import (
     UUID_PATTERN,
 )
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
-from trybank_assets.lib.spark_tables import overwrite_days, read_days
+from trybank_assets.lib.spark_tables import read_days, read_quarantine_days, replace_silver_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
 
@@ -252,10 +252,11 @@ _KEYS = ("transaction_id", "customer_id", "terminal_id", "event_time", "amount")
     backfill_policy=BackfillPolicy.single_run(),
     deps=["bronze_transactions"],
     group_name="silver",
-    kinds={"spark", "parquet"},
+    kinds={"spark", "delta"},
     description=(
-        "Typed, validated transactions deduplicated on transaction_id, Parquet under "
-        "silver/transactions/date=D/. Rows that break a rule go to silver/quarantine/date=D/ with a reason."
+        "Typed, validated transactions deduplicated on transaction_id: the Delta table silver/transactions, "
+        "partitioned by date. Rows that break a rule are kept in the same table (quarantined, with a reason), "
+        "replaced in the same commit as the silver rows of their day."
     ),
     metadata={"dagster/column_schema": table_schema(SILVER_SCHEMA)},
     check_specs=[
@@ -275,22 +276,19 @@ def silver_transactions(
     days = run_days(context)
     raw = read_bronze(session, lake, days).cache()
     cleaned = clean_transactions(raw)
-    written = overwrite_days(cleaned.silver, lake.silver_transactions, days)
-    quarantined = overwrite_days(cleaned.quarantine, lake.silver_quarantine, days)
+    commit = replace_silver_days(cleaned.silver, cleaned.quarantine, lake.silver_transactions, days)
     bronze_rows = raw.count()
     duplicates = cleaned.duplicates_dropped.count()
     raw.unpersist()
 
-    silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA)
+    silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA, version=commit.version)
     stats = silver.agg(
         F.count("*").alias("rows"),
         F.countDistinct("transaction_id").alias("ids"),
         *[F.sum(F.col(k).isNull().cast("int")).alias(f"null_{k}") for k in _KEYS],
     ).first()
-    reasons = {
-        r["reason"]: r["count"]
-        for r in read_days(session, lake.silver_quarantine, days, QUARANTINE_SCHEMA).groupBy("reason").count().collect()
-    }
+    quarantine = read_quarantine_days(session, lake.silver_transactions, days, QUARANTINE_SCHEMA, commit.version)
+    reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
     quarantine_rows = sum(reasons.values())
     nulls = {k: stats[f"null_{k}"] or 0 for k in _KEYS}
     balance = {
@@ -303,12 +301,11 @@ def silver_transactions(
     return MaterializeResult(
         metadata=materialization_metadata(
             silver,
-            lake.silver_transactions,
+            commit,
             stats["rows"],
             **balance,
             quarantine_reasons=MetadataValue.json(reasons),
-            rows_by_day=MetadataValue.json({d.isoformat(): n for d, n in written.items()}),
-            quarantine_path=MetadataValue.path(str(lake.silver_quarantine)),
+            rows_by_day=MetadataValue.json({d.isoformat(): n for d, n in commit.rows_by_day.items()}),
         ),
         check_results=[
             AssetCheckResult(
@@ -323,7 +320,9 @@ def silver_transactions(
                 severity=AssetCheckSeverity.ERROR,
                 metadata={
                     **balance,
-                    "quarantined_by_day": MetadataValue.json({d.isoformat(): n for d, n in quarantined.items()}),
+                    "quarantined_by_day": MetadataValue.json(
+                        {d.isoformat(): n for d, n in commit.quarantined_by_day.items()}
+                    ),
                 },
             ),
         ],

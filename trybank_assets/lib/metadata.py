@@ -1,13 +1,14 @@
-"""What an asset shows in the Dagster UI: its column schema and a preview of rows."""
+"""What an asset shows in the Dagster UI: its column schema, a preview of rows, the Delta commit it made."""
 
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
+
+from trybank_assets.lib.spark_tables import DeltaCommit
 
 
 def table_schema(schema: StructType, descriptions: dict[str, str] | None = None) -> TableSchema:
@@ -37,10 +38,16 @@ def preview(df: DataFrame, limit: int = 5) -> MetadataValue:
     )
 
 
-def materialization_metadata(df: DataFrame, table: Path, rows: int, **extra) -> dict:
+def materialization_metadata(df: DataFrame, commit: DeltaCommit, rows: int, **extra) -> dict:
+    """``commit`` names the table version a run wrote: every day of a range run shares it (one commit)."""
+    maintenance = {"delta_maintenance": MetadataValue.json(commit.maintenance)} if commit.maintenance else {}
     return {
         "dagster/row_count": rows,
-        "path": MetadataValue.path(str(table)),
+        "path": MetadataValue.path(str(commit.table)),
+        "delta_version": commit.version,
+        "delta_operation": commit.operation,
+        "delta_files_added": commit.files_added,
+        **maintenance,
         "preview": preview(df),
         **extra,
     }

@@ -1,45 +1,192 @@
-"""Reading and replacing daily partitions of the lake's Parquet tables with Spark.
+"""Reading and replacing days of the lake's Delta tables with Spark: the lake's one module of table I/O.
 
-Every table is partitioned by a ``date`` column (``<table>/date=YYYY-MM-DD/``). Replacing days
-uses dynamic partition overwrite: Spark writes into a staging folder and swaps whole day folders
-in at commit, so a killed run never leaves a half-written day visible.
+Every table (silver, the daily aggregates, gold features, the prediction log) is a Delta table partitioned by
+``date``. A run replaces its days in ONE Delta commit: ``replaceWhere`` on exactly the run's days, so days of the
+range without rows end up empty and days outside it are untouched (Delta refuses a row outside them). Delta writes
+the new Parquet files beside the old ones, then commits by creating the next ``_delta_log/NNN.json`` atomically.
+A kill before that instant leaves the previous version whole, after it the new one; the files of an aborted write
+belong to no commit, so no reader sees them, and VACUUM deletes them once older than the retention. Readers
+therefore go through the log (this module), never through the ``date=`` folders.
+
+Silver and its quarantine are one table (``silver/transactions``), partitioned by ``date`` and ``quarantined``:
+a silver run replaces both sides of its days in the same commit, so no reader can ever see one side of a run
+without the other. Silver rows hold the typed columns; a quarantined row holds its raw bronze fields and reason
+in the ``quarantine`` struct. ``read_days`` of the table returns the silver rows, ``read_quarantine_days`` the
+quarantined ones: two filters of the same version.
+
+Small files: writes use Delta's optimized writes, which shuffle each day's rows into one file per partition
+(up to Delta's bin size) before writing, and a day is only ever replaced whole, never appended to, so a run
+leaves no small files to compact. Every ``MAINTENANCE_EVERY`` commits a write also runs OPTIMIZE (compacts any
+partition still holding several small files, e.g. from another writer; nothing to do costs no commit) and
+VACUUM with the retention the session was configured with (``TRYBANK_DELTA_VACUUM_RETENTION_HOURS``).
 """
 
-import shutil
+import json
+import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from trybank_assets.lake_layout import day_dir
+QUARANTINED = "quarantined"
+QUARANTINE = "quarantine"
+# Set by resources/spark.py from the settings: VACUUM keeps files a reader of an older version may still need.
+VACUUM_RETENTION_CONF = "spark.trybank.delta.vacuumRetentionHours"
+MAINTENANCE_EVERY = 10
 
 
-def read_days(spark: SparkSession, table: Path, days: Iterable[date], schema: StructType) -> DataFrame:
-    """The given days of ``table`` (``schema`` includes the ``date`` partition column).
+@dataclass(frozen=True)
+class DeltaCommit:
+    """What one replacement committed: the table version, Delta's operation name, rows per day of the range
+    (silver rows for the silver table, whose quarantined rows per day are in ``quarantined_by_day``) and the
+    maintenance it ran (empty when it was not due)."""
 
-    Days never materialized are simply absent.
+    table: Path
+    version: int
+    operation: str
+    files_added: int
+    rows_by_day: dict[date, int]
+    quarantined_by_day: dict[date, int] = field(default_factory=dict)
+    maintenance: dict[str, int] = field(default_factory=dict)
+
+
+def is_table(table: Path) -> bool:
+    """A Delta table has at least one commit (``NNN.json``); a kill during the first write leaves none."""
+    log = table / "_delta_log"
+    return log.is_dir() and any(p.suffix == ".json" for p in log.iterdir())
+
+
+def _sql_path(table: Path) -> str:
+    return f"delta.`{table}`"
+
+
+def _days_predicate(days: Iterable[date]) -> str:
+    return "date IN (" + ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(set(days))) + ")"
+
+
+def _load(spark: SparkSession, table: Path, version: int | None) -> DataFrame:
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(str(table))
+
+
+def read_days(
+    spark: SparkSession, table: Path, days: Iterable[date], schema: StructType, version: int | None = None
+) -> DataFrame:
+    """The given days of ``table`` (``schema`` includes ``date``) at its current or a given version.
+
+    Days never materialized, or materialized without rows, are simply absent. Of the silver table this is the
+    silver rows only.
     """
-    paths = [str(day_dir(table, d)) for d in days if day_dir(table, d).is_dir()]
-    if not paths:
+    days = list(days)
+    if not days or not is_table(table):
         return spark.createDataFrame([], schema)
-    return spark.read.schema(schema).option("basePath", str(table)).parquet(*paths).select(*schema.names)
+    df = _load(spark, table, version).where(F.col("date").isin(days))
+    if QUARANTINED in df.columns:
+        df = df.where(~F.col(QUARANTINED))
+    return df.select(*schema.names)
 
 
-def overwrite_days(df: DataFrame, table: Path, days: Iterable[date]) -> dict[date, int]:
-    """Replace exactly ``days`` of ``table`` with ``df`` (which holds rows of those days only).
+def read_quarantine_days(
+    spark: SparkSession, table: Path, days: Iterable[date], schema: StructType, version: int | None = None
+) -> DataFrame:
+    """The quarantined rows of the silver ``table`` on the given days, from the same version as its silver rows."""
+    days = list(days)
+    if not days or not is_table(table):
+        return spark.createDataFrame([], schema)
+    df = _load(spark, table, version).where(F.col("date").isin(days) & F.col(QUARANTINED))
+    return df.select(f"{QUARANTINE}.*", "date").select(*schema.names)
 
-    Returns the rows written per day. A day with no rows is removed, since dynamic overwrite
-    only touches the days it writes.
-    """
-    days = sorted(set(days))
-    counts = {row["date"]: row["count"] for row in df.groupBy("date").count().collect()}
-    stray = set(counts) - set(days)
-    if stray:
-        raise ValueError(f"rows outside the run's days {days[0]}..{days[-1]}: {sorted(stray)}")
-    df.write.mode("overwrite").partitionBy("date").parquet(str(table))
-    for d in days:
-        if d not in counts and day_dir(table, d).exists():
-            shutil.rmtree(day_dir(table, d))
-    return {d: counts.get(d, 0) for d in days}
+
+def days_with_rows(spark: SparkSession, table: Path) -> list[date]:
+    """The days holding rows in the table's current version, oldest first."""
+    if not is_table(table):
+        return []
+    return sorted(r["date"] for r in _load(spark, table, None).select("date").distinct().collect())
+
+
+def day_range(spark: SparkSession, table: Path) -> tuple[date | None, date | None]:
+    """The oldest and newest day holding rows in the table's current version (Delta answers from its log)."""
+    if not is_table(table):
+        return None, None
+    first, last = _load(spark, table, None).agg(F.min("date"), F.max("date")).first()
+    return first, last
+
+
+def replace_days(df: DataFrame, table: Path, days: Iterable[date]) -> DeltaCommit:
+    """Replace exactly ``days`` of ``table`` with ``df`` (rows of those days only) in one Delta commit."""
+    return _replace(df, table, sorted(set(days)), ["date"])
+
+
+def replace_silver_days(silver: DataFrame, quarantine: DataFrame, table: Path, days: Iterable[date]) -> DeltaCommit:
+    """Replace exactly ``days`` of the silver ``table`` with ``silver`` and ``quarantine`` rows in ONE commit."""
+    silver_fields = [f for f in silver.schema.fields if f.name != "date"]
+    quarantine_type = StructType([f for f in quarantine.schema.fields if f.name != "date"])
+    both = silver.select(
+        *[f.name for f in silver_fields],
+        F.lit(None).cast(quarantine_type).alias(QUARANTINE),
+        F.lit(False).alias(QUARANTINED),
+        "date",
+    ).unionByName(
+        quarantine.select(
+            *[F.lit(None).cast(f.dataType).alias(f.name) for f in silver_fields],
+            F.struct(*quarantine_type.names).alias(QUARANTINE),
+            F.lit(True).alias(QUARANTINED),
+            "date",
+        )
+    )
+    return _replace(both, table, sorted(set(days)), ["date", QUARANTINED])
+
+
+def _replace(df: DataFrame, table: Path, days: list[date], partition_by: list[str]) -> DeltaCommit:
+    spark = df.sparkSession
+    # The commit is found again in the history by this tag, even if another run committed other days meanwhile.
+    tag = json.dumps({"replaced": f"{days[0]}..{days[-1]}", "write": uuid.uuid4().hex})
+    (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", _days_predicate(days))
+        .option("optimizeWrite", "true")
+        .option("mergeSchema", "true")  # an added column is allowed; a changed type still fails the run
+        .option("userMetadata", tag)
+        .partitionBy(*partition_by)
+        .save(str(table))
+    )
+    history = spark.sql(f"DESCRIBE HISTORY {_sql_path(table)} LIMIT 50").collect()
+    commit = next((h for h in history if h["userMetadata"] == tag), None)
+    if commit is None:
+        raise RuntimeError(f"the commit tagged {tag} is not among the last 50 of {table}")
+    written = _load(spark, table, commit["version"]).where(F.col("date").isin(days))
+    side = F.col(QUARANTINED) if QUARANTINED in partition_by else F.lit(False)
+    counts = written.groupBy("date", side.alias("q")).count().collect()
+    rows = {r["date"]: r["count"] for r in counts if not r["q"]}
+    quarantined = {r["date"]: r["count"] for r in counts if r["q"]}
+    version = commit["version"]
+    return DeltaCommit(
+        table=table,
+        version=version,
+        operation=commit["operation"],
+        files_added=int(commit["operationMetrics"].get("numFiles", 0)),
+        rows_by_day={d: rows.get(d, 0) for d in days},
+        quarantined_by_day={d: quarantined.get(d, 0) for d in days} if QUARANTINED in partition_by else {},
+        maintenance=maintain(spark, table) if version and version % MAINTENANCE_EVERY == 0 else {},
+    )
+
+
+def maintain(spark: SparkSession, table: Path) -> dict[str, int]:
+    """OPTIMIZE, then VACUUM with the session's retention; what each did."""
+    optimized = spark.sql(f"OPTIMIZE {_sql_path(table)}").first()["metrics"]
+    hours = int(spark.conf.get(VACUUM_RETENTION_CONF, "168"))
+    spark.sql(f"VACUUM {_sql_path(table)} RETAIN {hours} HOURS").collect()
+    history = spark.sql(f"DESCRIBE HISTORY {_sql_path(table)} LIMIT 5").collect()
+    vacuumed = next((h["operationMetrics"] for h in history if h["operation"] == "VACUUM END"), {})
+    return {
+        "optimize_files_removed": optimized["numFilesRemoved"],
+        "optimize_files_added": optimized["numFilesAdded"],
+        "vacuum_files_deleted": int(vacuumed.get("numDeletedFiles", 0)),
+    }

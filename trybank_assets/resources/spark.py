@@ -2,20 +2,45 @@
 
 from dagster_pyspark import LazyPySparkResource
 
+from trybank_assets.lib.spark_tables import VACUUM_RETENTION_CONF
 from trybank_assets.settings import TrybankSettings
 
-# Runtime SQL settings, valid for a local session and over Spark Connect alike.
-_SESSION_CONF = {
-    "spark.sql.session.timeZone": "UTC",
-    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+# delta-spark 4.4.0 is the newest Delta release built for a Spark line pip installs (4.2, pinned in
+# pyproject.toml with the delta-spark wheel, which holds only Python). Spark's Ivy fetches the jar and its
+# dependencies from Maven Central at session start (cached in ~/.ivy2 after the first time).
+DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+
+# Static: a JVM takes them at its start. A Spark Connect server needs them at its own start (a client
+# cannot add them); a local session or a spark:// driver gets them from spark_conf.
+DELTA_SERVER_CONF = {
+    "spark.jars.packages": DELTA_PACKAGE,
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 
 
+def _session_conf(settings: TrybankSettings) -> dict[str, str]:
+    """Runtime SQL settings, valid for a local session and over Spark Connect alike."""
+    parallelism = str(settings.spark_shuffle_partitions)
+    return {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": parallelism,
+        # Delta replays its log with 50 tasks and VACUUM lists files with 10,000 by default: sized for huge
+        # tables, minutes of task overhead on 2 cores. The shuffle parallelism fits the lake it serves.
+        "spark.databricks.delta.snapshotPartitions": parallelism,
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": parallelism,
+        # VACUUM's retention is TRYBANK_DELTA_VACUUM_RETENTION_HOURS (default 168, Delta's own); Delta's check
+        # would refuse a shorter one that an operator chose on purpose.
+        VACUUM_RETENTION_CONF: str(settings.delta_vacuum_retention_hours),
+        "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+    }
+
+
 def spark_conf(settings: TrybankSettings) -> dict[str, str]:
-    conf = {**_SESSION_CONF, "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions)}
+    conf = _session_conf(settings)
     if settings.spark_remote:
         return {"spark.remote": settings.spark_remote, **conf}
-    conf |= {"spark.master": settings.spark_master, "spark.app.name": "trybank-lakehouse"}
+    conf |= {"spark.master": settings.spark_master, "spark.app.name": "trybank-lakehouse", **DELTA_SERVER_CONF}
     if settings.spark_master.startswith("local"):
         conf |= {
             "spark.driver.memory": settings.spark_driver_memory,

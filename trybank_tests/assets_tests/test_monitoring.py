@@ -10,13 +10,14 @@ from trybank_assets.assets.monitoring import (
     drift_checks,
     prediction_log,
 )
+from trybank_assets.lib.spark_tables import days_with_rows
 from trybank_assets.resources import build_resources
 from trybank_serving.app import create_app
 from trybank_tests.conftest import small_bank_settings
 from trybank_tests.serving_tests.conftest import HEADERS, replay_day, serving_settings, transaction
 
 
-def test_prediction_log_asset_reads_what_the_api_logged(serving_lake, instance):
+def test_prediction_log_asset_reads_what_the_api_logged(spark, serving_lake, instance):
     with TestClient(create_app(serving_settings(serving_lake)), headers=HEADERS) as client:
         answers = [client.post("/predict", json=transaction()).json() for _ in range(5)]
         client.post("/predict", json=transaction(event_time="2026-03-17T08:00:00Z"))
@@ -27,8 +28,7 @@ def test_prediction_log_asset_reads_what_the_api_logged(serving_lake, instance):
     assert metadata["dagster/row_count"].value == 5
     by_model = metadata["by_model_version"].value
     assert by_model[answers[0]["model_version"]]["predictions"] == 5
-    assert (serving_lake / "gold" / "prediction_log" / "date=2026-03-16").is_dir()
-    assert not (serving_lake / "gold" / "prediction_log" / "date=2026-03-17").exists()
+    assert days_with_rows(spark, serving_lake / "gold" / "prediction_log") == [date(2026, 3, 16)]
 
 
 def test_a_replayed_day_raises_no_drift_and_a_skewed_one_names_the_feature(trained_bank, serving_lake, instance):

@@ -14,7 +14,7 @@ from trybank_assets.assets.silver import (
     silver_transactions,
 )
 from trybank_assets.bronze_contract import RULES
-from trybank_assets.lib.spark_tables import read_days
+from trybank_assets.lib.spark_tables import read_days, read_quarantine_days
 from trybank_assets.resources.lake import LakeResource
 
 DAY = date(2026, 3, 10)
@@ -142,8 +142,9 @@ def test_silver_asset_writes_quarantine_and_reconciles(spark, lake_root, resourc
         QUARANTINED_ROWS,
         DUPLICATES,
     )
-    assert read_days(spark, lake.silver_quarantine, [DAY], QUARANTINE_SCHEMA).count() == QUARANTINED_ROWS
-    assert (lake.silver_quarantine / f"date={DAY}").is_dir()
+    assert read_quarantine_days(spark, lake.silver_transactions, [DAY], QUARANTINE_SCHEMA).count() == QUARANTINED_ROWS
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert (metadata["delta_version"].value, metadata["delta_operation"].value) == (0, "WRITE")
 
 
 def test_rerunning_a_day_replaces_it_and_keeps_other_sources(spark, lake_root, resources, instance):
