@@ -41,6 +41,7 @@ def _tx(customer, terminal, when: datetime, amount: str, is_fraud=False, merchan
         "merchant_category": "grocery",
         "is_fraud": is_fraud,
         "fraud_scenario": "hand_made" if is_fraud else None,
+        "source_transaction_id": None,
         "source": "test",
         "date": when.date(),
     }
