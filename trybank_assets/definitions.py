@@ -1,4 +1,8 @@
-"""The code location: every asset, check, resource, job, schedule and sensor of the lakehouse."""
+"""The code location: every asset, check, resource, job and sensor of the lakehouse.
+
+When things run by themselves is declared on the assets (automation conditions) and carried out by
+the automation sensors, which ``TRYBANK_AUTOMATION_ENABLED`` turns on (``automation.py``).
+"""
 
 from dagster import Definitions, in_process_executor
 
@@ -10,17 +14,9 @@ from trybank_assets.assets.model import deployed_fraud_model, fraud_model
 from trybank_assets.assets.monitoring import prediction_log
 from trybank_assets.assets.online import online_customer_state
 from trybank_assets.assets.silver import silver_transactions
-from trybank_assets.jobs import (
-    daily_lakehouse_job,
-    daily_lakehouse_schedule,
-    daily_monitoring_job,
-    daily_monitoring_schedule,
-    model_job,
-    online_store_job,
-    weekly_model_schedule,
-)
+from trybank_assets.automation import automation_sensor, late_bronze_files
+from trybank_assets.jobs import daily_lakehouse_job, daily_monitoring_job, model_job, online_store_job
 from trybank_assets.resources import build_resources
-from trybank_assets.sensors import refresh_online_store
 from trybank_assets.settings import get_settings
 
 settings = get_settings()
@@ -40,8 +36,7 @@ defs = Definitions(
     ],
     resources=build_resources(settings),
     jobs=[daily_lakehouse_job, online_store_job, daily_monitoring_job, model_job],
-    schedules=[daily_lakehouse_schedule, daily_monitoring_schedule, weekly_model_schedule],
-    sensors=[refresh_online_store],
+    sensors=[automation_sensor, late_bronze_files],
     # One process and so one JVM per run: a step per subprocess would start Spark (~7 s) per step.
     executor=in_process_executor,
 )

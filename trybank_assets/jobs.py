@@ -1,10 +1,7 @@
-from dagster import (
-    AssetSelection,
-    DefaultScheduleStatus,
-    ScheduleDefinition,
-    build_schedule_from_partitioned_job,
-    define_asset_job,
-)
+"""Jobs for running a part of the graph by hand (or from a script); when they run by themselves is
+the assets' automation conditions' business (``automation.py``)."""
+
+from dagster import AssetSelection, define_asset_job
 
 # "demo" holds the simulator, defined only when TRYBANK_SIMULATOR_ENABLED=true.
 LAKEHOUSE_GROUPS = ("demo", "bronze", "silver", "gold")
@@ -16,11 +13,6 @@ daily_lakehouse_job = define_asset_job(
         "Bronze → silver → daily aggregates → gold features for one UTC day (or a range, in one run); "
         "in the demo, the simulator's files first."
     ),
-)
-
-# Runs shortly after midnight UTC for the day that just ended; off until someone turns it on.
-daily_lakehouse_schedule = build_schedule_from_partitioned_job(
-    daily_lakehouse_job, hour_of_day=0, minute_of_hour=30, default_status=DefaultScheduleStatus.STOPPED
 )
 
 online_store_job = define_asset_job(
@@ -35,18 +27,8 @@ daily_monitoring_job = define_asset_job(
     description="The API's predictions of one UTC day as a table, with drift checks against the model's test window.",
 )
 
-# Before the lakehouse job: yesterday's last prediction-log segment is published within a minute of midnight.
-daily_monitoring_schedule = build_schedule_from_partitioned_job(
-    daily_monitoring_job, hour_of_day=0, minute_of_hour=15, default_status=DefaultScheduleStatus.STOPPED
-)
-
 model_job = define_asset_job(
     "model_job",
     selection=AssetSelection.assets("fraud_model", "deployed_fraud_model"),
     description="Train on the latest gold window and promote the new version if it passes the promotion gate.",
-)
-
-# Weekly, Monday 02:00 UTC, after the Sunday partition is in gold.
-weekly_model_schedule = ScheduleDefinition(
-    job=model_job, cron_schedule="0 2 * * 1", execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED
 )

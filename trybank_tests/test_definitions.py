@@ -1,13 +1,12 @@
 from datetime import date
 
-from dagster import AssetKey, Definitions, build_run_status_sensor_context, in_process_executor, materialize
+from dagster import AssetKey, Definitions, evaluate_automation_conditions, in_process_executor, materialize
 
 from trybank_assets.assets.gold import GOLD_SCHEMA
 from trybank_assets.definitions import defs
 from trybank_assets.jobs import daily_lakehouse_job, online_store_job
 from trybank_assets.lib.spark_tables import read_days
 from trybank_assets.resources.lake import LakeResource
-from trybank_assets.sensors import refresh_online_store
 from trybank_tests.conftest import DAILY_ASSETS, ONLINE_ASSETS
 
 # The asset graph as reviewed: a change to it must show up here.
@@ -62,9 +61,17 @@ def test_definitions_load_with_the_reviewed_graph():
         assert assets_def.backfill_policy is not None
         assert "dagster/column_schema" in assets_def.specs_by_key[assets_def.key].metadata
     assert defs.resolve_job_def("daily_lakehouse_job") is not None
-    for schedule in ("daily_lakehouse_job_schedule", "daily_monitoring_job_schedule", "model_job_schedule"):
-        assert defs.resolve_schedule_def(schedule).default_status.value == "STOPPED"
-    assert defs.resolve_sensor_def("refresh_online_store").job_name == "online_store_job"
+    # Nothing starts by itself unless TRYBANK_AUTOMATION_ENABLED says so.
+    for sensor in ("trybank_automation", "late_bronze_files"):
+        assert defs.resolve_sensor_def(sensor).default_status.value == "STOPPED"
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.automation_condition is not None, key
+        assert node.code_version and node.owners and node.tags.get("layer"), key
+    fresh = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).freshness_policy}
+    assert fresh == set(EXPECTED_GRAPH) - {"fraud_model", "deployed_fraud_model", "prediction_log"}
+    for check_key in graph.asset_check_keys:
+        assert graph.get_check_spec(check_key).description, check_key
 
 
 def _gold_rows(spark, lake: LakeResource, days: list[date]) -> list[tuple]:
@@ -90,7 +97,7 @@ def test_range_materializes_in_one_run_and_a_rerun_gives_the_same_rows(spark, la
     dates = [date.fromisoformat(d) for d in days]
     before = _gold_rows(spark, lake, dates)
     assert len(before) == len({r[0] for r in before}) > 500
-    # The rerun goes through the daily job, as its schedule would, and its success asks for a new online store.
+    # The rerun goes through the daily job, as an operator would.
     jobs = Definitions(
         assets=[*DAILY_ASSETS, *ONLINE_ASSETS],
         jobs=[daily_lakehouse_job, online_store_job],
@@ -104,14 +111,15 @@ def test_range_materializes_in_one_run_and_a_rerun_gives_the_same_rows(spark, la
     mats = instance.get_latest_materialization_event(AssetKey("gold_transaction_features"))
     assert mats.dagster_event.partition == "2026-03-02"
 
-    request = refresh_online_store(
-        build_run_status_sensor_context(
-            sensor_name="refresh_online_store",
-            dagster_instance=instance,
-            dagster_run=rerun.dagster_run,
-            dagster_event=rerun.get_run_success_event(),
-        )
-    )
-    assert request.run_key == rerun.run_id
     assert jobs.resolve_job_def("online_store_job").execute_in_process(instance=instance).success
     assert lake.online_store.is_file()
+    settled = evaluate_automation_conditions(defs=jobs, instance=instance)
+
+    # A backfill from the UI runs as an asset job, not as a job anything could watch: the store's
+    # condition sees its parents updated whatever the run, and asks for one rebuild.
+    backfill_tags = {**RANGE_TAGS, "dagster/asset_partition_range_start": "2026-03-02"}
+    assert materialize(DAILY_ASSETS, resources=resources, tags=backfill_tags, instance=instance).success
+    after_backfill = evaluate_automation_conditions(defs=jobs, instance=instance, cursor=settled.cursor)
+    assert after_backfill.get_num_requested(AssetKey("online_customer_state")) == 1
+    again = evaluate_automation_conditions(defs=jobs, instance=instance, cursor=after_backfill.cursor)
+    assert again.get_num_requested(AssetKey("online_customer_state")) == 0

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType
 
 from trybank_assets.assets.silver import SILVER_SCHEMA
+from trybank_assets.automation import DAILY_CHAIN, DAILY_FRESHNESS
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
 from trybank_assets.lib.spark_tables import read_days, replace_days
 from trybank_assets.partitions import daily_partitions, run_days
@@ -124,6 +125,11 @@ _SUMS_CHECK = "counts_match_silver"
     backfill_policy=BackfillPolicy.single_run(),
     deps=["silver_transactions"],
     group_name="gold",
+    automation_condition=DAILY_CHAIN,
+    freshness_policy=DAILY_FRESHNESS,
+    code_version="1",
+    owners=["team:fraud-data-engineering"],
+    tags={"domain": "fraud", "layer": "gold"},
     kinds={"spark", "delta"},
     description="Per customer and UTC day: counts and exact cent sums. Feeds gold features and the online store.",
     metadata={"dagster/column_schema": table_schema(CUSTOMER_AGGREGATES_SCHEMA, _DESCRIPTIONS)},
@@ -150,6 +156,11 @@ def customer_daily_aggregates(
     backfill_policy=BackfillPolicy.single_run(),
     deps=["silver_transactions"],
     group_name="gold",
+    automation_condition=DAILY_CHAIN,
+    freshness_policy=DAILY_FRESHNESS,
+    code_version="1",
+    owners=["team:fraud-data-engineering"],
+    tags={"domain": "fraud", "layer": "gold"},
     kinds={"spark", "delta"},
     description=(
         "Per terminal and UTC day: transactions, amounts and labelled fraud. Feeds the label-delayed terminal risk."

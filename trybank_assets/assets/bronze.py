@@ -12,6 +12,7 @@ from dagster import (
     asset,
 )
 
+from trybank_assets.automation import DAILY_CHAIN, DAILY_FRESHNESS
 from trybank_assets.bronze_contract import BRONZE_FIELDS
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
@@ -46,6 +47,11 @@ def count_complete_lines(lake: LakeResource, day: date) -> dict[str, int]:
     # The demo's simulator is one more source; on a real lake it does not exist and bronze has no upstream.
     deps=[SIMULATED_TRANSACTIONS] if get_settings().simulator_enabled else [],
     group_name="bronze",
+    automation_condition=DAILY_CHAIN,
+    freshness_policy=DAILY_FRESHNESS,
+    code_version="2",
+    owners=["team:fraud-data-engineering"],
+    tags={"domain": "fraud", "layer": "bronze"},
     kinds={"python", "json"},
     description=(
         "Raw card transactions as JSON lines under bronze/transactions/date=D/source=S/, written by the "

@@ -3,6 +3,7 @@
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
 
 from trybank_assets.assets.bronze import BRONZE_COLUMNS, SIMULATED_TRANSACTIONS
+from trybank_assets.automation import DAILY_CHAIN, DAILY_FRESHNESS
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
 from trybank_assets.resources.simulator import SimulatorResource
@@ -14,6 +15,11 @@ from trybank_assets.simulator import write_day
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     group_name="demo",
+    automation_condition=DAILY_CHAIN,
+    freshness_policy=DAILY_FRESHNESS,
+    code_version="1",
+    owners=["team:fraud-data-engineering"],
+    tags={"domain": "fraud", "layer": "demo"},
     kinds={"python", "json"},
     description=(
         "Synthetic card transactions for the demo: one file per day under "

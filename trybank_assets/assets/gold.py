@@ -32,6 +32,7 @@ from trybank_assets.assets.aggregates import (
     international_flag,
 )
 from trybank_assets.assets.silver import SILVER_SCHEMA
+from trybank_assets.automation import DAILY_CHAIN, DAILY_FRESHNESS
 from trybank_assets.features import (
     CUSTOMER_WINDOWS,
     FEATURE_NAMES,
@@ -224,6 +225,11 @@ def missing_history_days(
     # look-back days D-37..D-1 are read from the lake and guarded by the history_complete check.
     deps=["silver_transactions", "customer_daily_aggregates", "terminal_daily_aggregates"],
     group_name="gold",
+    automation_condition=DAILY_CHAIN,
+    freshness_policy=DAILY_FRESHNESS,
+    code_version="2",
+    owners=["team:fraud-data-engineering"],
+    tags={"domain": "fraud", "layer": "gold"},
     kinds={"spark", "delta"},
     description=(
         "Point-in-time behavioural features, one row per silver transaction, computed only from events "
@@ -234,8 +240,16 @@ def missing_history_days(
         "dagster/column_schema": table_schema(GOLD_SCHEMA, {f.name: f.description for f in FEATURES}),
     },
     check_specs=[
-        AssetCheckSpec("one_row_per_silver_transaction", asset="gold_transaction_features"),
-        AssetCheckSpec("features_finite", asset="gold_transaction_features"),
+        AssetCheckSpec(
+            "one_row_per_silver_transaction",
+            asset="gold_transaction_features",
+            description="gold rows = distinct transaction_ids = silver rows of the run's days",
+        ),
+        AssetCheckSpec(
+            "features_finite",
+            asset="gold_transaction_features",
+            description="no feature is null or NaN",
+        ),
         AssetCheckSpec(
             "history_complete",
             asset="gold_transaction_features",

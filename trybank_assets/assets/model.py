@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 
 from trybank_assets.assets.gold import GOLD_SCHEMA
 from trybank_assets.assets.silver import SILVER_SCHEMA
+from trybank_assets.automation import AFTER_PARENTS, WEEKLY_RETRAINING
 from trybank_assets.lib.spark_tables import day_range, read_days
 from trybank_assets.model import registry
 from trybank_assets.model.trainer import THRESHOLD_RULES, TrainingSpec, feature_availability, train_fraud_model
@@ -59,6 +60,10 @@ def _png_markdown(path: Path) -> str:
 @asset(
     deps=["gold_transaction_features"],
     group_name="model",
+    automation_condition=WEEKLY_RETRAINING,
+    code_version="2",
+    owners=["team:fraud-data-science"],
+    tags={"domain": "fraud", "layer": "model"},
     kinds={"spark", "mllib"},
     description=(
         "Spark MLlib fraud model: logistic regression and gradient-boosted trees compared by prequential "
@@ -139,6 +144,10 @@ def promotion_reasons(candidate: dict, champion: dict | None, config: PromotionC
 @asset(
     deps=["fraud_model"],
     group_name="model",
+    automation_condition=AFTER_PARENTS,
+    code_version="1",
+    owners=["team:fraud-data-science"],
+    tags={"domain": "fraud", "layer": "model"},
     kinds={"python"},
     description=(
         "The champion serving uses: models/fraud_model/current, switched atomically to the latest "

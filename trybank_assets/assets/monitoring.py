@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DoubleType, MapType, StringType, StructField, StructType
 
+from trybank_assets.automation import PREDICTION_MONITORING
 from trybank_assets.lake_layout import day_dir
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
 from trybank_assets.lib.spark_tables import read_days, replace_days
@@ -64,6 +65,10 @@ _CHECKS = {
     backfill_policy=BackfillPolicy.single_run(),
     deps=["fraud_model"],  # each model version's baseline.json
     group_name="monitoring",
+    automation_condition=PREDICTION_MONITORING,
+    code_version="1",
+    owners=["team:fraud-data-science"],
+    tags={"domain": "fraud", "layer": "monitoring"},
     kinds={"spark", "delta"},
     description=(
         "Every prediction the API made (request features, probability, decision, model version), read from "

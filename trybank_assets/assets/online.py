@@ -7,6 +7,7 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import Field, field_validator
 
 from trybank_assets.assets.aggregates import CUSTOMER_AGGREGATES_SCHEMA, TERMINAL_AGGREGATES_SCHEMA
+from trybank_assets.automation import ONLINE_STORE, ONLINE_STORE_FRESHNESS
 from trybank_assets.features import TERMINAL_LOOKBACK_DAYS
 from trybank_assets.lib.spark_tables import day_range, read_days
 from trybank_assets.online_store import write_store
@@ -25,6 +26,11 @@ class OnlineStoreConfig(Config):
 @asset(
     deps=["customer_daily_aggregates", "terminal_daily_aggregates"],
     group_name="online",
+    automation_condition=ONLINE_STORE,
+    freshness_policy=ONLINE_STORE_FRESHNESS,
+    code_version="1",
+    owners=["team:fraud-data-engineering"],
+    tags={"domain": "fraud", "layer": "online"},
     kinds={"spark", "sqlite"},
     description=(
         f"Online feature store: the last {TERMINAL_LOOKBACK_DAYS} days of customer and terminal daily aggregates "

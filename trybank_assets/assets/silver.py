@@ -27,6 +27,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from trybank_assets.automation import DAILY_CHAIN, DAILY_FRESHNESS
 from trybank_assets.bronze_contract import (
     BRONZE_FIELDS,
     CENT_TOLERANCE,
@@ -252,6 +253,11 @@ _KEYS = ("transaction_id", "customer_id", "terminal_id", "event_time", "amount")
     backfill_policy=BackfillPolicy.single_run(),
     deps=["bronze_transactions"],
     group_name="silver",
+    automation_condition=DAILY_CHAIN,
+    freshness_policy=DAILY_FRESHNESS,
+    code_version="2",
+    owners=["team:fraud-data-engineering"],
+    tags={"domain": "fraud", "layer": "silver"},
     kinds={"spark", "delta"},
     description=(
         "Typed, validated transactions deduplicated on transaction_id: the Delta table silver/transactions, "
@@ -260,8 +266,16 @@ _KEYS = ("transaction_id", "customer_id", "terminal_id", "event_time", "amount")
     ),
     metadata={"dagster/column_schema": table_schema(SILVER_SCHEMA)},
     check_specs=[
-        AssetCheckSpec("transaction_id_unique", asset="silver_transactions"),
-        AssetCheckSpec("keys_not_null", asset="silver_transactions"),
+        AssetCheckSpec(
+            "transaction_id_unique",
+            asset="silver_transactions",
+            description="no transaction_id appears twice in the run's days of silver",
+        ),
+        AssetCheckSpec(
+            "keys_not_null",
+            asset="silver_transactions",
+            description="transaction_id, customer_id, terminal_id, event_time and amount are never null",
+        ),
         AssetCheckSpec(
             "reconciles_with_bronze",
             asset="silver_transactions",
