@@ -58,28 +58,39 @@ def instance() -> DagsterInstance:
         yield inst
 
 
-BANK_FIRST, BANK_LAST = "2026-03-01", "2026-03-16"
+# 40 days: serving's longest windows (customer 30 days, terminal 37 days back) and the online
+# store's 37-day trim are all reached by the last days' transactions.
+BANK_FIRST, BANK_LAST = "2026-02-05", "2026-03-16"
 MODEL_NAMES = ("fraud_model", "deployed_fraud_model")
 DAILY_ASSETS = [a for a in defs.assets if a.group_names_by_key[a.key] in LAKEHOUSE_GROUPS]
 MODEL_ASSETS = [a for a in defs.assets if a.key.path[0] in MODEL_NAMES]
 ONLINE_ASSETS = [a for a in defs.assets if a.key.path[0] == "online_customer_state"]
+# 20 training days (about 70 frauds) and a 7-day test window: a model that beats chance clearly
+# (test_bank_model.py), with one validation fold to keep training to a few dozen seconds.
 SMALL_TRAINING = FraudModelConfig(
-    train_days=6, delay_days=2, test_days=3, validation_days=2, gbt_max_iter=5, card_precision_k=10
+    train_days=20,
+    delay_days=2,
+    test_days=7,
+    validation_days=3,
+    validation_folds=1,
+    gbt_max_iter=5,
+    card_precision_k=10,
 )
 
 
 @pytest.fixture(scope="session")
 def trained_bank(spark, tmp_path_factory) -> dict:
-    """16 simulated days (300 customers) through gold, a promoted model, an online store as of
-    the day before the last, so serving can replay the last day."""
+    """40 simulated days (300 customers) through gold, a promoted model, an online store as of the
+    day before the last, so serving can replay the last day."""
     settings = small_bank_settings(tmp_path_factory.mktemp("bank") / "data_lake")
     settings = settings.model_copy(update={"simulator_customers": 300})
     resources = build_resources(settings)
     with DagsterInstance.ephemeral() as instance:
         tags = {"dagster/asset_partition_range_start": BANK_FIRST, "dagster/asset_partition_range_end": BANK_LAST}
         assert materialize(DAILY_ASSETS, resources=resources, tags=tags, instance=instance).success
-        # 300 customers give a few dozen frauds: metrics are noisy, so this gate has no floor
-        # (the floor itself is tested with one no model can reach).
+        # The gate judges the protocol's ROC AUC: a handful of newly defrauded customers in a bank this
+        # small, too few for a floor. That the model beats chance is asserted on all the test window's
+        # frauds instead (assets_tests/test_bank_model.py); the floor itself is tested with one no model can reach.
         first_run = materialize(
             MODEL_ASSETS,
             resources=resources,

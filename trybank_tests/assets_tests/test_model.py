@@ -64,8 +64,8 @@ def test_training_writes_a_complete_version_with_honest_windows(bank):
     metrics = json.loads((folder / "metrics.json").read_text())
     for key in ("roc_auc", "average_precision", "card_precision_at_100", "recall_at_1pct_fpr", "threshold"):
         assert 0.0 <= metrics[key] <= 1.0, key
-    assert metrics["train_window"] == ["2026-03-06", "2026-03-11"]
-    assert metrics["test_window"] == ["2026-03-14", "2026-03-16"]
+    assert metrics["train_window"] == ["2026-02-16", "2026-03-07"]
+    assert metrics["test_window"] == ["2026-03-10", "2026-03-16"]
     assert set(metrics["by_algorithm"]) == {"logistic_regression", "gradient_boosted_trees"}
     assert metrics["train_frauds"] > 0 and metrics["test_frauds"] > 0
     assert metrics["recall_by_scenario"]
