@@ -3,6 +3,7 @@ from datetime import date
 from dagster import AssetKey, Definitions, evaluate_automation_conditions, in_process_executor, materialize
 
 from trybank_assets.assets.gold import GOLD_SCHEMA
+from trybank_assets.assets.silver import SILVER_SCHEMA
 from trybank_assets.definitions import defs
 from trybank_assets.jobs import daily_lakehouse_job, online_store_job
 from trybank_assets.lib.spark_tables import read_days
@@ -95,6 +96,21 @@ def test_range_materializes_in_one_run_and_a_rerun_gives_the_same_rows(spark, la
     assert not failed, failed
 
     dates = [date.fromisoformat(d) for d in days]
+    # One run, yet each day's materialization carries that day's own figures, not the run's.
+    per_day = {
+        (e.materialization.asset_key.to_user_string(), e.materialization.partition): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    for d in dates:
+        gold_rows = read_days(spark, lake.transaction_features, [d], GOLD_SCHEMA).count()
+        silver_rows = read_days(spark, lake.silver_transactions, [d], SILVER_SCHEMA).count()
+        assert per_day[("gold_transaction_features", str(d))]["dagster/row_count"].value == gold_rows
+        assert per_day[("silver_transactions", str(d))]["dagster/row_count"].value == silver_rows
+        assert per_day[("bronze_transactions", str(d))]["dagster/row_count"].value == silver_rows  # all valid
+        preview = per_day[("gold_transaction_features", str(d))]["preview"].value
+        assert preview.records and {r.data["date"] for r in preview.records} == {str(d)}
+    run_rows = per_day[("gold_transaction_features", days[0])]["run_rows"].value
+    assert run_rows == sum(per_day[("gold_transaction_features", d)]["dagster/row_count"].value for d in days)
     before = _gold_rows(spark, lake, dates)
     assert len(before) == len({r[0] for r in before}) > 500
     # The rerun goes through the daily job, as an operator would.

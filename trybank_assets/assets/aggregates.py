@@ -106,7 +106,7 @@ def _materialize(context, spark, lake, build, table: Path, schema: StructType, c
     totals = written.agg(F.count("*").alias("rows"), F.sum("txn_count").alias("txns")).first()
     silver_rows = silver.count()
     return MaterializeResult(
-        metadata=materialization_metadata(written, commit, totals["rows"], silver_rows=silver_rows),
+        metadata=materialization_metadata(context, written, commit, silver_rows=silver_rows),
         check_results=[
             AssetCheckResult(
                 check_name=check,

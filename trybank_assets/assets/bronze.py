@@ -65,12 +65,16 @@ def bronze_transactions(context: AssetExecutionContext, lake: LakeResource) -> M
     for day in run_days(context):
         day_counts = count_complete_lines(lake, day)
         context.log.info(f"bronze {day}: {day_counts or 'no files'}")
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": sum(day_counts.values()),
+                "rows_by_source": MetadataValue.json(day_counts),
+                "path": MetadataValue.path(str(lake.bronze_day(day))),
+            },
+            partition_key=day.isoformat(),
+        )
         for source, rows in day_counts.items():
             per_source[source] = per_source.get(source, 0) + rows
     return MaterializeResult(
-        metadata={
-            "dagster/row_count": sum(per_source.values()),
-            "rows_by_source": MetadataValue.json(per_source),
-            "path": MetadataValue.path(str(lake.bronze_transactions)),
-        }
+        metadata={"run_rows": sum(per_source.values()), "run_rows_by_source": MetadataValue.json(per_source)}
     )

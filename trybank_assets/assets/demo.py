@@ -31,14 +31,13 @@ from trybank_assets.simulator import write_day
 def simulated_transactions(
     context: AssetExecutionContext, lake: LakeResource, simulator: SimulatorResource
 ) -> MaterializeResult:
-    rows_by_day = {}
+    total = 0
     for day in run_days(context):
-        rows_by_day[day.isoformat()] = write_day(simulator.config, day, lake.simulated_bronze_file(day))
-    context.log.info(f"simulated {sum(rows_by_day.values())} transactions over {len(rows_by_day)} days")
-    return MaterializeResult(
-        metadata={
-            "dagster/row_count": sum(rows_by_day.values()),
-            "rows_by_day": MetadataValue.json(rows_by_day),
-            "path": MetadataValue.path(str(lake.bronze_transactions)),
-        }
-    )
+        path = lake.simulated_bronze_file(day)
+        rows = write_day(simulator.config, day, path)
+        context.add_asset_metadata(
+            {"dagster/row_count": rows, "path": MetadataValue.path(str(path))}, partition_key=day.isoformat()
+        )
+        total += rows
+    context.log.info(f"simulated {total} transactions")
+    return MaterializeResult(metadata={"run_rows": total})

@@ -291,7 +291,7 @@ def gold_transaction_features(
     partitions_start = daily_partitions.start.date()
     missing = missing_history_days(session, lake, days, partitions_start)
     return MaterializeResult(
-        metadata=materialization_metadata(gold, commit, stats["rows"], silver_rows=silver_rows),
+        metadata=materialization_metadata(context, gold, commit, silver_rows=silver_rows),
         check_results=[
             AssetCheckResult(
                 check_name="one_row_per_silver_transaction",

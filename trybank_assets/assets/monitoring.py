@@ -118,9 +118,9 @@ def prediction_log(
     worst_score = max((g["score_psi"] for g in judged), default=None)
     return MaterializeResult(
         metadata=materialization_metadata(
+            context,
             table,
             commit,
-            sum(commit.rows_by_day.values()),
             by_model_version=MetadataValue.json(by_model),
             drift=MetadataValue.md(drift_table(groups)),
             **({"score_psi": worst_score} if worst_score is not None else {}),

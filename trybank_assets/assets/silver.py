@@ -314,9 +314,9 @@ def silver_transactions(
     context.log.info(f"silver {days[0]}..{days[-1]}: {balance}")
     return MaterializeResult(
         metadata=materialization_metadata(
+            context,
             silver,
             commit,
-            stats["rows"],
             **balance,
             quarantine_reasons=MetadataValue.json(reasons),
             rows_by_day=MetadataValue.json({d.isoformat(): n for d, n in commit.rows_by_day.items()}),
