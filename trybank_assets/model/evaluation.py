@@ -100,6 +100,12 @@ def known_compromised(days: np.ndarray, customers: np.ndarray, first_fraud_day: 
     )
 
 
+def protocol_rows(scored: dict[str, np.ndarray], first_fraud_day: dict, delay_days: int) -> dict[str, np.ndarray]:
+    """The ``scored`` rows the protocol judges: those of customers not yet known to be compromised."""
+    keep = ~known_compromised(scored["date"], scored["customer_id"], first_fraud_day, delay_days)
+    return {name: values[keep] for name, values in scored.items()}
+
+
 def expected_cost_threshold(
     scores: np.ndarray, labels: np.ndarray, amounts: np.ndarray, missed_share: float, review_cost: float
 ) -> float:
@@ -148,9 +154,9 @@ def protocol_metrics(
 ) -> dict:
     """``ranking_metrics`` under the fraud-detection literature's protocol (headline, and the
     promotion gate's basis) and over all rows (secondary)."""
-    keep = ~known_compromised(scored["date"], scored["customer_id"], first_fraud_day, delay_days)
-    kept = {name: values[keep] for name, values in scored.items()}
+    kept = protocol_rows(scored, first_fraud_day, delay_days)
+    removed = len(scored["probability"]) - len(kept["probability"])
     return {
-        "protocol": {**ranking_metrics(kept, threshold, k), "known_compromised_rows_removed": int((~keep).sum())},
+        "protocol": {**ranking_metrics(kept, threshold, k), "known_compromised_rows_removed": removed},
         "all_rows": ranking_metrics(scored, threshold, k),
     }

@@ -23,8 +23,8 @@ from trybank_assets.model.calibration import calibrated_array, fit_platt
 from trybank_assets.model.evaluation import (
     best_f1_threshold,
     expected_cost_threshold,
-    known_compromised,
     protocol_metrics,
+    protocol_rows,
 )
 from trybank_assets.model.plots import write_curves
 from trybank_assets.model.training import (
@@ -98,14 +98,13 @@ def first_fraud_days(gold: DataFrame) -> dict[str, date]:
 
 def _thresholds(latest_fold: FoldResult, calibration: dict | None, spec: TrainingSpec, first_fraud: dict) -> dict:
     """Both thresholds on the calibrated scores of the latest fold, a model's unseen days."""
-    scored = latest_fold.scored
-    keep = ~known_compromised(scored["date"], scored["customer_id"], first_fraud, spec.delay_days)
-    scores = calibrated_array(calibration, scored["margin"][keep])
-    labels = scored["label"][keep]
+    judged = protocol_rows(latest_fold.scored, first_fraud, spec.delay_days)
+    scores = calibrated_array(calibration, judged["margin"])
+    labels = judged["label"]
     return {
         "best_f1": best_f1_threshold(scores, labels),
         "expected_cost": expected_cost_threshold(
-            scores, labels, scored["amount"][keep], spec.missed_fraud_cost_share, spec.review_cost
+            scores, labels, judged["amount"], spec.missed_fraud_cost_share, spec.review_cost
         ),
     }
 
@@ -279,8 +278,8 @@ def _write_model(session: SparkSession, finalist: _Finalist, folder: Path) -> No
 
 
 def _protocol_scores(scored: dict[str, np.ndarray], first_fraud: dict, spec: TrainingSpec):
-    keep = ~known_compromised(scored["date"], scored["customer_id"], first_fraud, spec.delay_days)
-    return scored["probability"][keep], scored["label"][keep]
+    judged = protocol_rows(scored, first_fraud, spec.delay_days)
+    return judged["probability"], judged["label"]
 
 
 def feature_availability(silver: DataFrame) -> dict:

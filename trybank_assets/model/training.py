@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from trybank_assets.features import FEATURE_NAMES
-from trybank_assets.model.evaluation import average_precision, known_compromised
+from trybank_assets.model.evaluation import average_precision, protocol_rows
 from trybank_assets.model.windows import ValidationFold
 
 
@@ -128,8 +128,8 @@ def prequential_validation(
             continue  # a fold without both classes judges nothing
         for candidate in pool:
             scored = scored_arrays(build_pipeline(candidate).fit(fit_part), validation)
-            keep = ~known_compromised(scored["date"], scored["customer_id"], first_fraud_day, delay_days)
-            ap = average_precision(scored["probability"][keep], scored["label"][keep])
+            judged = protocol_rows(scored, first_fraud_day, delay_days)
+            ap = average_precision(judged["probability"], judged["label"])
             results[candidate.name].append(FoldResult(fold, ap, scored))
     return results
 
