@@ -7,10 +7,13 @@ per file, then wakes them all. Requests never wait for each other's fsync in tur
 loop never blocks on the disk.
 
 Idempotency: a ``transaction_id`` seen before is answered with its original result and not written
-again; one still being written is answered once that write is durable. Accepted ids are kept for
-a week in ``ingest_index.AcceptedIndex`` (an older retry would be written again and dropped by
-silver as a duplicate). The index is opened in the background, built from the API's bronze files
-the first time; /predict serves meanwhile, and /transactions waits for it.
+again; one still being written is answered once that write is durable. A transaction scored by
+/predict is written with its answer (under ``_received``, which silver ignores), in the same line
+and the same fsync, so a retry gets that very answer, after a model reload or a restart too.
+Accepted ids and answers are kept for a week in ``ingest_index.AcceptedIndex``, a look-up table
+over these files that every start brings up to date from them (an older retry would be written
+again and dropped by silver as a duplicate). The index is opened in the background once the app
+can score; /predict and /transactions wait for it.
 """
 
 import asyncio
@@ -21,15 +24,15 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import orjson
 
 from trybank_assets.lake_layout import LakePaths
 from trybank_serving.durable_dirs import fsync_dir, make_dirs
-from trybank_serving.ingest_index import AcceptedIndex, Entry
+from trybank_serving.ingest_index import AcceptedIndex, Entry, Row
 
 log = logging.getLogger("trybank_serving")
 
@@ -46,12 +49,44 @@ class BronzeWriteFailed(OSError):
     """The records could not be made durable; nothing of the request counts as accepted."""
 
 
+class Recorded(NamedTuple):
+    """What ``record_scored`` did: the answer to send, whether this call scored the transaction
+    (else it is a retry, answered as before) and whether it was new (else /transactions had it)."""
+
+    answer: bytes
+    scored: bool
+    new: bool
+
+
 def _fingerprint(record: dict) -> str:
     return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _result(tx_id: str, entry: Entry) -> dict:
     return {"transaction_id": tx_id, "bronze_day": entry[1], "received_at": entry[2]}
+
+
+def _line(record: dict, received_at: str, answer: bytes | None) -> bytes:
+    received = {"at": received_at} if answer is None else {"at": received_at, "answer": orjson.Fragment(answer)}
+    return orjson.dumps({**record, "_received": received}, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def _rows_of(lines: bytes) -> Iterator[Row]:
+    """Index rows of bronze lines the API wrote; the answer re-encodes to the bytes first sent."""
+    for line in lines.splitlines():
+        try:
+            stored = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue  # a line torn by a crash (ended by the next append); silver quarantines it
+        meta = stored.pop("_received", None) or {}
+        answer = meta.get("answer")
+        yield (
+            stored["transaction_id"],
+            _fingerprint(stored),
+            stored["event_time"][:10],
+            meta.get("at", ""),
+            None if answer is None else orjson.dumps(answer),
+        )
 
 
 class BronzeAppender:
@@ -61,8 +96,8 @@ class BronzeAppender:
         self._index = AcceptedIndex(lake.api_ingest_index, retention_days)
         # Written to bronze but not to the index (its write failed): still answered as replays.
         self._unindexed: dict[str, Entry] = {}
-        self._pending: dict[str, tuple[str, str, str, asyncio.Future]] = {}  # queued, not yet durable
-        self._queue: list[tuple[dict[date, bytes], list[tuple[str, str, str, str]], asyncio.Future]] = []
+        self._pending: dict[str, tuple[Entry, asyncio.Future]] = {}  # queued, not yet durable
+        self._queue: list[tuple[dict[date, bytes], list[Row], asyncio.Future]] = []
         self._pruned_at = time.monotonic()
         self._wake = threading.Condition()
         self._closing = False
@@ -73,8 +108,8 @@ class BronzeAppender:
         self._writer = threading.Thread(target=self._write_loop, name="bronze-writer", daemon=True)
 
     def start(self) -> None:
-        """Open the index and start the writer; call it once the app can score, as building a
-        missing index from a busy week of bronze takes seconds that would delay the first /predict."""
+        """Open the index and start the writer; call it once the app can score, as indexing a week
+        of bronze the first time takes seconds."""
         self._indexer.start()
         self._writer.start()
 
@@ -82,27 +117,52 @@ class BronzeAppender:
     def ready(self) -> bool:
         return self._indexed.is_set() and self._index_error is None
 
+    @property
+    def index_error(self) -> Exception | None:
+        """Why the index could not be opened: every /predict and /transactions is refused."""
+        return self._index_error
+
     def _open_index(self) -> None:
         try:
-            self._index.open(self._accepted_in_files())
-        except Exception as exc:  # reported by every /transactions until a restart
+            self._index.open()
+            self._catch_up()
+        except Exception as exc:  # reported by every /transactions and /predict until a restart
             self._index_error = exc
         finally:
             self._index.close()
             self._indexed.set()
 
-    def _accepted_in_files(self) -> Iterator[tuple[str, str, str, str]]:
-        """Index rows of what the API wrote to bronze files modified within the retention."""
+    def _catch_up(self) -> None:
+        """Index what the API's bronze files modified within the retention hold past the bytes the
+        index has seen: nothing after a clean stop, the last lines after a crash or a power cut,
+        everything when the index is new. Each file is committed with its offset, so an
+        interrupted catch-up resumes where it stopped."""
+        root = self.lake.bronze_transactions
         since = time.time() - self._index.retention.total_seconds()
-        files = self.lake.bronze_transactions.glob(f"date=*/source={SOURCE}/*.jsonl")
-        for file in sorted(f for f in files if f.stat().st_mtime >= since):
-            for line in file.read_bytes().splitlines():
-                try:
-                    stored = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue  # a torn last line from a crash; silver quarantines it
-                meta = stored.pop("_received", None) or {}
-                yield stored["transaction_id"], _fingerprint(stored), stored["event_time"][:10], meta.get("at", "")
+        indexed = self._index.indexed_bytes()
+        for file in sorted(root.glob(f"date=*/source={SOURCE}/*.jsonl")):
+            if file.stat().st_mtime < since:
+                continue
+            name = str(file.relative_to(root))
+            with open(file, "rb") as handle:
+                handle.seek(start := indexed.get(name, 0))
+                data = handle.read()
+            whole = data.rfind(b"\n") + 1  # a torn last line is ended by the next append: read it then
+            if whole:
+                self._index.add(_rows_of(data[:whole]), {name: start + whole})
+
+    async def _index_opened(self) -> None:
+        if not self._indexed.is_set():
+            await asyncio.to_thread(self._indexed.wait)
+        if self._index_error is not None:
+            raise BronzeWriteFailed(f"the idempotency index could not be read: {self._index_error}")
+
+    def _seen(self, tx_id: str) -> tuple[Entry | None, asyncio.Future | None]:
+        """What is known of ``tx_id``, and the write to wait for if it is not durable yet."""
+        pending = self._pending.get(tx_id)
+        if pending is not None:
+            return pending
+        return self._unindexed.get(tx_id) or self._index.get(tx_id), None
 
     async def append(self, records: list[dict]) -> list[tuple[dict, bool]]:
         """Write the new records durably; returns (result, replayed) per record, in order.
@@ -110,47 +170,76 @@ class BronzeAppender:
         Must run on the event loop: the look-up and the queueing of a request happen with no
         ``await`` between them, so two requests can never both write one transaction_id.
         """
-        if not self._indexed.is_set():
-            await asyncio.to_thread(self._indexed.wait)
-        if self._index_error is not None:
-            raise BronzeWriteFailed(f"the idempotency index could not be read: {self._index_error}")
-        received_at = datetime.now(UTC).isoformat()
-        written = asyncio.get_running_loop().create_future()
+        await self._index_opened()
+        received_at = _now()
         out: list[tuple[dict, bool]] = []
         in_flight: set[asyncio.Future] = set()  # the writes this answer waits for: its own and earlier ones
         fresh: dict[str, Entry] = {}
         by_day: dict[date, list[bytes]] = {}
         for record in records:
             tx_id, fingerprint = record["transaction_id"], _fingerprint(record)
-            pending = self._pending.get(tx_id)
-            seen = fresh.get(tx_id) or (pending and pending[:3]) or self._unindexed.get(tx_id) or self._index.get(tx_id)
+            seen, writing = (fresh[tx_id], None) if tx_id in fresh else self._seen(tx_id)
             if seen is not None:
                 if seen[0] != fingerprint:
                     raise ConflictingTransaction(f"transaction_id {tx_id} was accepted with other content")
-                if pending is not None:
-                    in_flight.add(pending[3])
+                if writing is not None:
+                    in_flight.add(writing)
                 out.append((_result(tx_id, seen), True))
                 continue
-            fresh[tx_id] = entry = (fingerprint, record["event_time"][:10], received_at)
-            line = orjson.dumps({**record, "_received": {"at": received_at}}, option=orjson.OPT_APPEND_NEWLINE)
-            by_day.setdefault(date.fromisoformat(entry[1]), []).append(line)
+            fresh[tx_id] = entry = (fingerprint, record["event_time"][:10], received_at, None)
+            by_day.setdefault(date.fromisoformat(entry[1]), []).append(_line(record, received_at, None))
             out.append((_result(tx_id, entry), False))
-
         if fresh:
-            self._pending.update({tx_id: (*entry, written) for tx_id, entry in fresh.items()})
-            # Settled on the loop whatever happens to this request (a client that hangs up included).
-            written.add_done_callback(lambda future: self._settle(fresh, future))
-            rows = [(tx_id, *entry) for tx_id, entry in fresh.items()]
-            with self._wake:
-                self._queue.append(({day: b"".join(lines) for day, lines in by_day.items()}, rows, written))
-                self._wake.notify()
-            in_flight.add(written)
+            in_flight.add(self._enqueue(fresh, by_day))
         for future in in_flight:
             await asyncio.shield(future)
         return out
 
-    def _settle(self, fresh: dict[str, Entry], written: asyncio.Future) -> None:
-        # On success the writer indexed the ids before resolving ``written``.
+    async def record_scored(self, record: dict, score: Callable[[], dict]) -> Recorded:
+        """/predict's answer to ``record``, durable in bronze before it returns.
+
+        The first time, ``score()`` gives the answer, written in the record's bronze line; a retry
+        (same content) gets the stored answer and is not scored nor written again; other content
+        under an accepted id raises ``ConflictingTransaction``. A transaction /transactions accepted
+        unscored is scored once, and written again with its answer (silver drops the copy).
+        Must run on the event loop, like ``append``: from the last look-up to the queueing there is
+        no ``await``, so two requests can never both score one transaction_id.
+        """
+        await self._index_opened()
+        tx_id, fingerprint = record["transaction_id"], _fingerprint(record)
+        while True:
+            seen, writing = self._seen(tx_id)
+            if seen is not None and seen[0] != fingerprint:
+                raise ConflictingTransaction(f"transaction_id {tx_id} was accepted with other content")
+            if writing is None or seen[3] is not None:
+                break
+            await asyncio.shield(writing)  # accepted unscored and still being written: look again once durable
+        if seen is not None and seen[3] is not None:
+            if writing is not None:
+                await asyncio.shield(writing)
+            return Recorded(seen[3], scored=False, new=False)
+        answer = orjson.dumps(score())
+        day, received_at = (seen[1], seen[2]) if seen is not None else (record["event_time"][:10], _now())
+        line = _line(record, received_at, answer)
+        await asyncio.shield(
+            self._enqueue({tx_id: (fingerprint, day, received_at, answer)}, {date.fromisoformat(day): [line]})
+        )
+        return Recorded(answer, scored=True, new=seen is None)
+
+    def _enqueue(self, fresh: dict[str, Entry], by_day: dict[date, list[bytes]]) -> asyncio.Future:
+        """Queue the lines of ``fresh`` for the writer; the future is settled once they are durable."""
+        written = asyncio.get_running_loop().create_future()
+        self._pending.update({tx_id: (entry, written) for tx_id, entry in fresh.items()})
+        # Settled on the loop whatever happens to the request (a client that hangs up included).
+        written.add_done_callback(lambda future: self._settle(fresh))
+        rows = [(tx_id, *entry) for tx_id, entry in fresh.items()]
+        with self._wake:
+            self._queue.append(({day: b"".join(lines) for day, lines in by_day.items()}, rows, written))
+            self._wake.notify()
+        return written
+
+    def _settle(self, fresh: dict[str, Entry]) -> None:
+        # On success the writer indexed the ids before resolving the write.
         for tx_id in fresh:
             del self._pending[tx_id]
 
@@ -171,22 +260,24 @@ class BronzeAppender:
                 batch, self._queue = self._queue, []
                 if not batch and self._closing:
                     break
-            error = self._write_batch(batch)
-            if error is None:
-                self._index_batch([row for _, rows, _ in batch for row in rows])
-            failure = None if error is None else BronzeWriteFailed(f"bronze write failed: {error}")
-            for _, _, written in batch:
+            written = self._write_batch(batch)
+            failure = None
+            if isinstance(written, Exception):
+                failure = BronzeWriteFailed(f"bronze write failed: {written}")
+            else:
+                self._index_batch([row for _, rows, _ in batch for row in rows], written)
+            for _, _, future in batch:
                 with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits for the answer
-                    written.get_loop().call_soon_threadsafe(_resolve, written, failure)
+                    future.get_loop().call_soon_threadsafe(_resolve, future, failure)
         for handle in self._files.values():
             handle.close()
         self._index.close()
 
-    def _index_batch(self, rows: list[tuple[str, str, str, str]]) -> None:
+    def _index_batch(self, rows: list[Row], sizes: dict[str, int]) -> None:
         """Index what is now durable in bronze; if the index cannot be written, remember the ids in
-        memory: the transactions are accepted either way."""
+        memory: the transactions are accepted either way (and the next start indexes them)."""
         try:
-            self._index.add(rows)
+            self._index.add(rows, sizes)
             if time.monotonic() - self._pruned_at > _PRUNE_EVERY_SECONDS:
                 self._index.prune()
                 self._pruned_at = time.monotonic()
@@ -194,17 +285,21 @@ class BronzeAppender:
             log.exception("could not write the ingest index; %d ids kept in memory", len(rows))
             self._unindexed.update((row[0], row[1:]) for row in rows)
 
-    def _write_batch(self, batch: list[tuple[dict[date, bytes], list, asyncio.Future]]) -> Exception | None:
+    def _write_batch(self, batch: list[tuple[dict[date, bytes], list, asyncio.Future]]) -> dict[str, int] | Exception:
+        """Write and fsync the batch; returns each written file's size (by its path under the bronze
+        root), or the error, after cutting the files back to where they were."""
         by_day: dict[date, list[bytes]] = {}
         for data, _, _ in batch:
             for day, chunk in data.items():
                 by_day.setdefault(day, []).append(chunk)
         sizes: dict[str, int] = {}  # each file's size before this batch
+        written: dict[str, int] = {}
         try:
             for day, chunks in by_day.items():
                 handle = self._file(day)
                 sizes[handle.name] = handle.tell()
                 handle.write(b"".join(chunks))
+                written[handle.name] = handle.tell()
             for day in by_day:
                 if (handle := self._files.get(day)) is not None:  # else synced when it was evicted
                     _sync(handle)
@@ -220,7 +315,8 @@ class BronzeAppender:
                 with contextlib.suppress(OSError):
                     os.truncate(name, size)
             return exc
-        return None
+        root = self.lake.bronze_transactions
+        return {os.path.relpath(name, root): size for name, size in written.items()}
 
     def _file(self, day: date) -> BinaryIO:
         handle = self._files.get(day)
@@ -243,6 +339,10 @@ class BronzeAppender:
                         handle.write(b"\n")  # end a line torn by an earlier crash before appending
             self._files[day] = handle
         return handle
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 def _sync(handle: BinaryIO) -> None:

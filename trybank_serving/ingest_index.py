@@ -1,11 +1,15 @@
 """The transaction_ids the API accepted lately, in SQLite beside bronze, for idempotent retries.
 
-On disk rather than in memory, so a week of a bank's traffic costs neither RAM nor a re-read of
-bronze at every start: the first start on a lake without the index builds it once from the API's
-bronze files. Each thread (the event loop that looks up, the writer that adds) has its own
-connection; WAL lets them work at once. Rows are added after their bronze lines are fsynced, so
-the index never claims a transaction bronze does not hold; a crash between the two only means a
-retry of those ids is written again, and silver drops the duplicate.
+A look-up table over bronze, never more: bronze lines are the durable record (a line scored by
+/predict carries its answer), fsynced before the API answers, and the index is rebuilt from them.
+It records, per API bronze file, how many bytes it has indexed, in the same commit as the rows;
+every start indexes what lies past that offset (nothing after a clean stop, a file's tail after a
+crash, everything the first time). So commits need not reach the disk before the answer
+(``synchronous=NORMAL``: a power cut may lose the last ones, and the next start reads them back
+from bronze), which keeps a second fsync off every request. On disk rather than in memory, so a
+week of a bank's traffic costs neither RAM nor a re-read of bronze at every start. Each thread
+(the event loop that looks up, the writer that adds) has its own connection; WAL lets them work at
+once.
 """
 
 import sqlite3
@@ -14,17 +18,35 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-Entry = tuple[str, str, str]  # (fingerprint, bronze day, received at)
+Entry = tuple[str, str, str, bytes | None]  # (fingerprint, bronze day, received at, /predict's answer)
+Row = tuple[str, str, str, str, bytes | None]  # (transaction_id, *Entry)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS accepted (
+# Bumped when the tables change: an index of another version is dropped and rebuilt from bronze.
+_VERSION = 2
+_SCHEMA = f"""
+DROP TABLE IF EXISTS accepted;
+DROP TABLE IF EXISTS meta;
+DROP TABLE IF EXISTS indexed_files;
+CREATE TABLE accepted (
     transaction_id TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
     bronze_day TEXT NOT NULL,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    answer BLOB
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS accepted_by_time ON accepted (received_at);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX accepted_by_time ON accepted (received_at);
+CREATE TABLE indexed_files (file TEXT PRIMARY KEY, indexed_bytes INTEGER NOT NULL, indexed_at TEXT NOT NULL);
+PRAGMA user_version = {_VERSION};
+"""
+# The first row of an id wins; an answer fills in a row accepted unscored by /transactions.
+_UPSERT = """
+INSERT INTO accepted VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (transaction_id) DO UPDATE SET answer = coalesce(accepted.answer, excluded.answer)
+"""
+_UPSERT_FILE = """
+INSERT INTO indexed_files VALUES (?, ?, ?)
+ON CONFLICT (file) DO UPDATE SET
+    indexed_bytes = max(indexed_files.indexed_bytes, excluded.indexed_bytes), indexed_at = excluded.indexed_at
 """
 
 
@@ -37,44 +59,49 @@ class AcceptedIndex:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = sqlite3.connect(self.path)
+            db = self._local.db = sqlite3.connect(self.path, timeout=30)
             db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit is on disk when it returns (NORMAL could lose the last ones to a power cut,
-            # and a retry of those ids would then be written to bronze twice).
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA synchronous=NORMAL")  # bronze is the durable record; see the module's docstring
         return db
 
-    def open(self, rebuild_from: Iterable[tuple[str, str, str, str]]) -> None:
-        """Create the index, fill it from ``rebuild_from`` (rows of id, fingerprint, day, received
-        at) if it was never built, and drop what is past the retention."""
+    def open(self) -> None:
+        """Create the index (or replace one of another version) and drop what is past the retention."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = self._db()
-        db.executescript(_SCHEMA)
-        if db.execute("SELECT 1 FROM meta WHERE key = 'built'").fetchone() is None:
-            with db:
-                db.executemany("INSERT OR REPLACE INTO accepted VALUES (?, ?, ?, ?)", rebuild_from)
-                # OR IGNORE: two processes starting on a new lake both build (the same rows); the
-                # second's mark must not fail its start (it refused every /transactions until a restart).
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('built', ?)", (datetime.now(UTC).isoformat(),))
+        with db:
+            db.execute("BEGIN IMMEDIATE")  # two processes starting at once: one creates, the other sees it
+            if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
         self.prune()
+
+    def indexed_bytes(self) -> dict[str, int]:
+        """How many bytes of each bronze file (by its path under the bronze root) are indexed."""
+        return dict(self._db().execute("SELECT file, indexed_bytes FROM indexed_files"))
 
     def get(self, transaction_id: str) -> Entry | None:
         return (
             self._db()
             .execute(
-                "SELECT fingerprint, bronze_day, received_at FROM accepted WHERE transaction_id = ?", (transaction_id,)
+                "SELECT fingerprint, bronze_day, received_at, answer FROM accepted WHERE transaction_id = ?",
+                (transaction_id,),
             )
             .fetchone()
         )
 
-    def add(self, rows: list[tuple[str, str, str, str]]) -> None:
+    def add(self, rows: Iterable[Row], indexed_bytes: dict[str, int]) -> None:
+        """Index ``rows`` and, in the same commit, how far each file they come from is indexed."""
+        now = datetime.now(UTC).isoformat()
         with self._db() as db:
-            db.executemany("INSERT OR REPLACE INTO accepted VALUES (?, ?, ?, ?)", rows)
+            db.executemany(_UPSERT, rows)
+            db.executemany(_UPSERT_FILE, [(file, size, now) for file, size in indexed_bytes.items()])
 
     def prune(self) -> None:
         cutoff = (datetime.now(UTC) - self.retention).isoformat()
         with self._db() as db:
             db.execute("DELETE FROM accepted WHERE received_at < ?", (cutoff,))
+            # Files last written before the retention are not read back at a start either.
+            db.execute("DELETE FROM indexed_files WHERE indexed_at < ?", (cutoff,))
 
     def close(self) -> None:
         """Close this thread's connection."""

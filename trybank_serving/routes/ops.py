@@ -30,14 +30,15 @@ async def health() -> dict:
 @monitoring.get(
     "/ready",
     responses={
-        503: {"description": "No good model or online store loaded: `reason` says why"},
+        503: {"description": "No good model or online store loaded, or no idempotency index: `reason` says why"},
         **_UNAUTHORIZED,  # with TRYBANK_API_PROTECT_OPS
     },
 )
 async def ready(state: ServingState = Depends(get_state)) -> dict:
     """A good model and online store are loaded (/predict can answer). `refused` lists the model
     or store that failed its checks (and was not loaded) since; `ingest_ready` says whether
-    /transactions has its idempotency index yet (until then it waits for it)."""
+    the idempotency index is open (until then /predict and /transactions wait for it; if it cannot
+    be read, they and /ready answer 503)."""
     model, online = state.models.current, state.online
     refused = {
         name: asdict(refusals.last)
@@ -54,6 +55,9 @@ async def ready(state: ServingState = Depends(get_state)) -> dict:
         missing = "model" if model is None else "online_store"
         why = refused[missing]["reason"] if missing in refused else "none promoted or built yet"
         reason = f"no {missing.replace('_', ' ')} loaded: {why}"
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"ready": False, "reason": reason, **body})
+    if state.bronze.index_error is not None:
+        reason = f"the idempotency index could not be read: {state.bronze.index_error}"
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, {"ready": False, "reason": reason, **body})
     return {"ready": True, **body}
 

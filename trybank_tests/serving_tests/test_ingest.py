@@ -135,21 +135,23 @@ def test_a_line_torn_by_a_crash_is_ended_before_appending(tmp_path):
     assert json.loads(lines[1])["transaction_id"] == tx["transaction_id"]
 
 
-def test_an_unreadable_idempotency_index_refuses_ingest_but_not_scoring(tmp_path):
+def test_an_unreadable_idempotency_index_refuses_ingest_and_scoring(serving_lake):
+    """/predict records what it scores: without the index it could not answer a retry the same."""
     from fastapi.testclient import TestClient
 
     from trybank_serving.app import create_app
     from trybank_tests.serving_tests.conftest import HEADERS, serving_settings
 
     # a folder where a bronze file should be: reading it back fails
-    (tmp_path / "lake" / "bronze" / "transactions" / "date=2026-03-16" / "source=api" / "part-x.jsonl").mkdir(
-        parents=True
-    )
-    with TestClient(create_app(serving_settings(tmp_path / "lake")), headers=HEADERS) as client:
-        refused = client.post("/transactions", json=transaction())
-        assert refused.status_code == 503 and "idempotency index" in refused.json()["detail"]
-        assert client.get("/ready").json()["detail"]["ingest_ready"] is False
-    assert not [f for f in (tmp_path / "lake" / "bronze").rglob("*.jsonl") if f.is_file()]
+    (serving_lake / "bronze" / "transactions" / "date=2026-03-16" / "source=api" / "part-x.jsonl").mkdir(parents=True)
+    with TestClient(create_app(serving_settings(serving_lake)), headers=HEADERS) as client:
+        for path in ("/transactions", "/predict"):
+            refused = client.post(path, json=transaction())
+            assert refused.status_code == 503 and "idempotency index" in refused.json()["detail"]
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and ready.json()["detail"]["ingest_ready"] is False
+        assert "idempotency index" in ready.json()["detail"]["reason"]
+    assert not [f for f in (serving_lake / "bronze").rglob("*.jsonl") if f.is_file()]
 
 
 def test_a_batch_over_more_days_than_open_files_is_all_durable(empty_client, tmp_path):
