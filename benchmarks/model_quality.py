@@ -55,23 +55,30 @@ RESULT = Path(__file__).parent / "results" / "model_quality.json"
 MINIMAL_FIELDS = ("transaction_id", "event_time", "customer_id", "terminal_id", "amount", "is_fraud")
 HEADLINE = ("roc_auc", "average_precision", "card_precision_at_100")
 TRAIN_DAYS, DELAY_DAYS, TEST_DAYS = 7, 7, 7
+AMOUNT_AND_TIME = ("amount", "hour_of_day", "is_night", "is_weekend")
+WITH_CUSTOMER_WINDOWS = AMOUNT_AND_TIME + tuple(
+    f"customer_{kind}_{n}d" for n in (1, 7, 30) for kind in ("txn_count", "mean_amount")
+)
+BASELINE_SET = WITH_CUSTOMER_WINDOWS + tuple(
+    f"terminal_{kind}_{n}d" for n in (1, 7, 30) for kind in ("txn_count", "fraud_risk")
+)
+VELOCITY = tuple(
+    f"{who}_{kind}_{suffix}"
+    for who in ("customer", "terminal")
+    for suffix in ("10min", "1h")
+    for kind in ("txn_count", "amount")
+)
+FIRST_TIME_AT_TERMINAL = ("new_terminal_30d",)
+TERMINAL_AMOUNT = ("terminal_mean_amount_30d", "amount_to_terminal_mean_ratio_30d")
+DAY_WINDOWS = tuple(n for n in FEATURE_NAMES if n not in VELOCITY + FIRST_TIME_AT_TERMINAL + TERMINAL_AMOUNT)
 ABLATION = {
-    "amount and time": ("amount", "hour_of_day", "is_night", "is_weekend"),
-    "+ customer windows": (
-        "amount",
-        "hour_of_day",
-        "is_night",
-        "is_weekend",
-        *[f"customer_{kind}_{n}d" for n in (1, 7, 30) for kind in ("txn_count", "mean_amount")],
-    ),
-    "+ terminal risk (baseline set)": (
-        "amount",
-        "hour_of_day",
-        "is_night",
-        "is_weekend",
-        *[f"customer_{kind}_{n}d" for n in (1, 7, 30) for kind in ("txn_count", "mean_amount")],
-        *[f"terminal_{kind}_{n}d" for n in (1, 7, 30) for kind in ("txn_count", "fraud_risk")],
-    ),
+    "amount and time": AMOUNT_AND_TIME,
+    "+ customer windows": WITH_CUSTOMER_WINDOWS,
+    "+ terminal risk (baseline set)": BASELINE_SET,
+    "all day-window features": DAY_WINDOWS,
+    "+ velocity (10 min, 1 h)": DAY_WINDOWS + VELOCITY,
+    "+ velocity, first time at terminal": DAY_WINDOWS + VELOCITY + FIRST_TIME_AT_TERMINAL,
+    "all features but velocity": tuple(n for n in FEATURE_NAMES if n not in VELOCITY),
     "all features": FEATURE_NAMES,
 }
 
@@ -240,7 +247,7 @@ def ablation(spark, lake: LakeResource, window: TrainingWindow, first_fraud: dic
         model = build_pipeline(candidate, features).fit(train)
         metrics = protocol_metrics(scored_arrays(model, test), 0.5, 100, first_fraud, DELAY_DAYS)["protocol"]
         table[name] = {k: round(metrics[k], 4) for k in HEADLINE}
-        print(f"    {name:34s} " + "  ".join(f"{k} {table[name][k]:.3f}" for k in HEADLINE))
+        print(f"    {name:40s} " + "  ".join(f"{k} {table[name][k]:.3f}" for k in HEADLINE))
     train.unpersist()
     test.unpersist()
     return table

@@ -3,8 +3,14 @@
 A transaction's features depend only on events strictly before it (``event_us`` smaller than
 its own). Windows are calendar-day aligned: "N days" means the previous N whole UTC days plus
 the same day's earlier events, so the online path can rebuild them from daily aggregates plus
-the day's stream. Terminal windows are shifted back by ``LABEL_DELAY_DAYS`` because a fraud
-label is only known once it is that old.
+the day's stream. Terminal risk windows are shifted back by ``LABEL_DELAY_DAYS`` because a fraud
+label is only known once it is that old; the terminal's typical amount needs no label, so it is not.
+
+Velocity windows (``VELOCITY_WINDOWS``: the last 10 minutes and hour) are intra-day: the events of
+the same UTC day within the last N seconds before the transaction (``event_us`` in [now - N s, now)).
+They restart at 00:00 UTC like the "earlier today" part of the day windows, so serving computes them
+exactly from the day's stream alone; a burst straddling midnight is seen only from its post-midnight
+part (about 4% of hour windows reach back past midnight).
 
 ``derive_features`` is written against a tiny set of primitives (``FeatureOps``); Spark runs it
 over Columns (``SparkFeatureOps`` in the gold asset), serving over Python numbers
@@ -23,6 +29,10 @@ LABEL_DELAY_DAYS = 7
 LOOKBACK_DAYS = max(CUSTOMER_WINDOWS)
 TERMINAL_LOOKBACK_DAYS = LABEL_DELAY_DAYS + max(TERMINAL_WINDOWS)
 NIGHT_END_HOUR = 6
+# (name suffix, seconds, in words): customer and terminal counts and amounts over the day's last N seconds.
+VELOCITY_WINDOWS = (("10min", 600, "10 minutes"), ("1h", 3_600, "hour"))
+# The customer's terminals and the terminal's amounts are looked up over the previous 30 days.
+TERMINAL_HABIT_DAYS = 30
 # Seconds since the previous transaction when there is none in the look-back (cold start).
 NO_PREVIOUS_SECONDS = float(LOOKBACK_DAYS * 86_400)
 MICROS_PER_HOUR = 3_600_000_000
@@ -115,6 +125,33 @@ def _terminal_features() -> list[Feature]:
     return out
 
 
+def _velocity_features() -> list[Feature]:
+    out = []
+    for who, whose in (("customer", "the customer's"), ("terminal", "the terminal's")):
+        for suffix, _, span in VELOCITY_WINDOWS:
+            count, amount = f"{who}_txn_count_{suffix}", f"{who}_amount_{suffix}"
+            code = f"{who.upper()}_{{}}_{suffix.upper()}"
+            out.append(
+                Feature(
+                    count,
+                    f"{who.capitalize()} transactions in the {span} before, same UTC day (restarts at midnight).",
+                    code.format("TXNS"),
+                    lambda f, k=count, span=span, who=who: f"{f[k]:.0f} transactions of the {who} in the {span} before",
+                )
+            )
+            out.append(
+                Feature(
+                    amount,
+                    f"Sum of {whose} amounts in the {span} before, same UTC day (restarts at midnight).",
+                    code.format("AMOUNT"),
+                    lambda f, k=amount, span=span, whose=whose: (
+                        f"{whose} transactions in the {span} before total {euros(f[k])}"
+                    ),
+                )
+            )
+    return out
+
+
 def _flag(yes: str, no: str, name: str) -> Explain:
     return lambda f: yes if f[name] else no
 
@@ -183,6 +220,41 @@ FEATURES: tuple[Feature, ...] = (
         _flag("made on a weekend", "made on a weekday", "is_weekend"),
     ),
     *_terminal_features(),
+    *_velocity_features(),
+    Feature(
+        "new_terminal_30d",
+        f"1 when the customer has no transaction at this terminal in the previous {TERMINAL_HABIT_DAYS} days "
+        "nor earlier today.",
+        f"FIRST_TIME_AT_TERMINAL_{TERMINAL_HABIT_DAYS}D",
+        _flag(
+            f"the customer's first transaction at this terminal in {TERMINAL_HABIT_DAYS} days",
+            f"the customer used this terminal in the last {TERMINAL_HABIT_DAYS} days",
+            "new_terminal_30d",
+        ),
+        TERMINAL_HABIT_DAYS,
+    ),
+    Feature(
+        "terminal_mean_amount_30d",
+        f"Terminal mean amount over the previous {TERMINAL_HABIT_DAYS} days (no label, no delay; 0 when none).",
+        f"TERMINAL_MEAN_AMOUNT_{TERMINAL_HABIT_DAYS}D",
+        lambda f: (
+            f"the terminal's average amount in the previous {TERMINAL_HABIT_DAYS} days is "
+            f"{euros(f['terminal_mean_amount_30d'])}"
+        ),
+        TERMINAL_HABIT_DAYS,
+    ),
+    Feature(
+        "amount_to_terminal_mean_ratio_30d",
+        f"Amount divided by the terminal's {TERMINAL_HABIT_DAYS}-day mean (1 when no history).",
+        f"AMOUNT_VS_TERMINAL_{TERMINAL_HABIT_DAYS}D_MEAN",
+        lambda f: (
+            f"the amount is {f['amount_to_terminal_mean_ratio_30d']:.1f} times the terminal's "
+            f"{TERMINAL_HABIT_DAYS}-day average of {euros(f['terminal_mean_amount_30d'])}"
+            if f["terminal_mean_amount_30d"] > 0
+            else f"no amount at the terminal in the previous {TERMINAL_HABIT_DAYS} days to compare with"
+        ),
+        TERMINAL_HABIT_DAYS,
+    ),
 )
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
 
@@ -232,7 +304,12 @@ def derive_features(raw: dict[str, Any], ops: FeatureOps) -> dict[str, Any]:
 
     amount_cents, event_us; for N in CUSTOMER_WINDOWS customer_count_N and customer_cents_N;
     customer_cents_sq_30, customer_international_30, customer_previous_us (None when none);
-    for N in TERMINAL_WINDOWS terminal_count_N and terminal_fraud_N.
+    for N in TERMINAL_WINDOWS terminal_count_N and terminal_fraud_N (label-delayed);
+    for each VELOCITY_WINDOWS suffix S customer_count_S, customer_cents_S, terminal_count_S and
+    terminal_cents_S (the same UTC day's events in the last N seconds before ``event_us``);
+    customer_terminal_seen (1 when the customer used the terminal in the previous TERMINAL_HABIT_DAYS
+    days or earlier today, else 0); terminal_recent_count and terminal_recent_cents (the terminal's
+    transactions and amounts over the previous TERMINAL_HABIT_DAYS days, not delayed).
     """
     cents = raw["amount_cents"]
     out = {"amount": ops.div(cents, 100, 0.0)}
@@ -263,6 +340,14 @@ def derive_features(raw: dict[str, Any], ops: FeatureOps) -> dict[str, Any]:
         count = raw[count_key]
         out[count_name] = ops.to_double(count)
         out[risk_name] = ops.div(raw[fraud_key], count, 0.0)
+
+    for count_key, cents_key, count_name, amount_name in _VELOCITY_KEYS:
+        out[count_name] = ops.to_double(raw[count_key])
+        out[amount_name] = ops.div(raw[cents_key], 100, 0.0)
+    out["new_terminal_30d"] = ops.flag(raw["customer_terminal_seen"] == 0)
+    recent_count, recent_cents = raw["terminal_recent_count"], raw["terminal_recent_cents"]
+    out["terminal_mean_amount_30d"] = ops.div(recent_cents, recent_count * 100, 0.0)
+    out["amount_to_terminal_mean_ratio_30d"] = ops.div(cents * recent_count, recent_cents, 1.0)
     return out
 
 
@@ -274,4 +359,9 @@ _CUSTOMER_KEYS = tuple(
 _TERMINAL_KEYS = tuple(
     (f"terminal_count_{n}", f"terminal_fraud_{n}", f"terminal_txn_count_{n}d", f"terminal_fraud_risk_{n}d")
     for n in TERMINAL_WINDOWS
+)
+_VELOCITY_KEYS = tuple(
+    (f"{who}_count_{suffix}", f"{who}_cents_{suffix}", f"{who}_txn_count_{suffix}", f"{who}_amount_{suffix}")
+    for who in ("customer", "terminal")
+    for suffix, _, _ in VELOCITY_WINDOWS
 )

@@ -14,7 +14,7 @@ from dagster import (
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, DateType, LongType, StringType, StructField, StructType
 
 from trybank_assets.assets.silver import SILVER_SCHEMA
 from trybank_assets.automation import DAILY_CHAIN, DAILY_FRESHNESS
@@ -37,6 +37,7 @@ CUSTOMER_AGGREGATES_SCHEMA = StructType(
         _long("international_count"),
         _long("fraud_count"),
         StructField("last_event_us", LongType()),
+        StructField("terminal_ids", ArrayType(StringType(), False)),
         StructField("date", DateType(), False),
     ]
 )
@@ -56,6 +57,7 @@ _DESCRIPTIONS = {
     "international_count": "Transactions where merchant and customer country are known and differ.",
     "fraud_count": "Transactions labelled fraud (unlabelled ones count as not fraud).",
     "last_event_us": "Latest event time that day, epoch microseconds UTC.",
+    "terminal_ids": "The distinct terminals the customer used that day, sorted (for the first-time-at-terminal flag).",
 }
 
 
@@ -80,6 +82,7 @@ def customer_daily_aggregates_of(silver: DataFrame) -> DataFrame:
             F.sum(international_flag()).alias("international_count"),
             _fraud_count().alias("fraud_count"),
             F.max(F.unix_micros("event_time")).alias("last_event_us"),
+            F.array_sort(F.collect_set("terminal_id")).alias("terminal_ids"),
         )
         .select(*CUSTOMER_AGGREGATES_SCHEMA.names)
     )
@@ -133,11 +136,14 @@ _SUMS_CHECK = "counts_match_silver"
     group_name="gold",
     automation_condition=DAILY_CHAIN,
     freshness_policy=DAILY_FRESHNESS,
-    code_version="1",
+    code_version="2",
     owners=["team:fraud-data-engineering"],
     tags={"domain": "fraud", "layer": "gold"},
     kinds={"spark", "delta"},
-    description="Per customer and UTC day: counts and exact cent sums. Feeds gold features and the online store.",
+    description=(
+        "Per customer and UTC day: counts, exact cent sums and the terminals used. Feeds gold features and the "
+        "online store."
+    ),
     metadata={"dagster/column_schema": table_schema(CUSTOMER_AGGREGATES_SCHEMA, _DESCRIPTIONS)},
     check_specs=[
         AssetCheckSpec(_SUMS_CHECK, asset="customer_daily_aggregates", description="sum of txn_count = silver rows")

@@ -32,6 +32,7 @@ from trybank_assets.assets.aggregates import (
     international_flag,
 )
 from trybank_assets.assets.silver import SILVER_SCHEMA
+from trybank_assets.assets.velocity import earlier_at_terminal_today, velocity_columns
 from trybank_assets.automation import DAILY_CHAIN, DAILY_FRESHNESS
 from trybank_assets.features import (
     CUSTOMER_WINDOWS,
@@ -39,8 +40,10 @@ from trybank_assets.features import (
     FEATURES,
     LABEL_DELAY_DAYS,
     LOOKBACK_DAYS,
+    TERMINAL_HABIT_DAYS,
     TERMINAL_LOOKBACK_DAYS,
     TERMINAL_WINDOWS,
+    VELOCITY_WINDOWS,
     derive_features,
 )
 from trybank_assets.lake_layout import earliest_day
@@ -128,15 +131,19 @@ def _customer_history(tx: DataFrame, customer_aggregates: DataFrame) -> DataFram
     windows["prior_cents_sq"] = (F.sum, "amount_cents_sq_sum", 1, LOOKBACK_DAYS)
     windows["prior_international"] = (F.sum, "international_count", 1, LOOKBACK_DAYS)
     windows["prior_previous_us"] = (F.max, "last_event_us", 1, LOOKBACK_DAYS)
+    windows["prior_terminal_days"] = (F.collect_list, "terminal_ids", 1, TERMINAL_HABIT_DAYS)  # one array a day
     return _lookback(tx, customer_aggregates, "customer_id", windows)
 
 
 def _terminal_history(tx: DataFrame, terminal_aggregates: DataFrame) -> DataFrame:
-    """Per (terminal, day): counts and labelled fraud over each window, shifted by the label delay."""
+    """Per (terminal, day): counts and labelled fraud over each window, shifted by the label delay; transactions
+    and amounts over the previous days the terminal's typical amount is taken from (no label, no delay)."""
     windows: dict[str, LookBack] = {}
     for n in TERMINAL_WINDOWS:
         windows[f"terminal_count_{n}"] = (F.sum, "txn_count", LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
         windows[f"terminal_fraud_{n}"] = (F.sum, "fraud_count", LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
+    windows["terminal_recent_count"] = (F.sum, "txn_count", 1, TERMINAL_HABIT_DAYS)
+    windows["terminal_recent_cents"] = (F.sum, "amount_cents_sum", 1, TERMINAL_HABIT_DAYS)
     return _lookback(tx, terminal_aggregates, "terminal_id", windows)
 
 
@@ -146,7 +153,7 @@ def transaction_features(
     """Gold rows for every transaction in ``silver``.
 
     ``customer_aggregates`` must cover the 30 days before each silver day and
-    ``terminal_aggregates`` the 37..8 days before; days they lack count as no activity.
+    ``terminal_aggregates`` the 37 days before; days they lack count as no activity.
     """
     tx = silver.select(
         "transaction_id",
@@ -171,6 +178,8 @@ def transaction_features(
         F.coalesce(F.sum(cents * cents).over(earlier_today), F.lit(0)).alias("today_cents_sq"),
         F.coalesce(F.sum("international").over(earlier_today), F.lit(0)).alias("today_international"),
         F.max("event_us").over(earlier_today).alias("today_previous_us"),
+        earlier_at_terminal_today().alias("today_at_terminal"),
+        *velocity_columns(),
     )
     tx = tx.join(_customer_history(tx, customer_aggregates), ["customer_id", "date"], "left").join(
         _terminal_history(tx, terminal_aggregates), ["terminal_id", "date"], "left"
@@ -189,6 +198,14 @@ def transaction_features(
     for n in TERMINAL_WINDOWS:
         raw[f"terminal_count_{n}"] = prior(f"terminal_count_{n}")
         raw[f"terminal_fraud_{n}"] = prior(f"terminal_fraud_{n}")
+    for who in ("customer", "terminal"):
+        for suffix, _, _ in VELOCITY_WINDOWS:
+            raw[f"{who}_count_{suffix}"] = F.col(f"{who}_count_{suffix}")
+            raw[f"{who}_cents_{suffix}"] = F.col(f"{who}_cents_{suffix}")
+    seen_before = F.coalesce(F.array_contains(F.flatten("prior_terminal_days"), F.col("terminal_id")), F.lit(False))
+    raw["customer_terminal_seen"] = (seen_before | (F.col("today_at_terminal") > 0)).cast("long")
+    raw["terminal_recent_count"] = prior("terminal_recent_count")
+    raw["terminal_recent_cents"] = prior("terminal_recent_cents")
 
     features = derive_features(raw, SparkFeatureOps())
     return tx.select(
@@ -246,7 +263,7 @@ def missing_history_days(
     group_name="gold",
     automation_condition=DAILY_CHAIN,
     freshness_policy=DAILY_FRESHNESS,
-    code_version="2",
+    code_version="3",
     owners=["team:fraud-data-engineering"],
     tags={"domain": "fraud", "layer": "gold"},
     kinds={"spark", "delta"},

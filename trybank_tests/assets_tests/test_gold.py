@@ -1,95 +1,15 @@
 """Gold features against a naive pure-Python reference that scans every earlier event."""
 
-import uuid
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 
 import pytest
 
 from trybank_assets.assets.aggregates import customer_daily_aggregates_of, terminal_daily_aggregates_of
 from trybank_assets.assets.gold import transaction_features
 from trybank_assets.assets.silver import SILVER_SCHEMA
-from trybank_assets.features import (
-    CUSTOMER_WINDOWS,
-    FEATURE_NAMES,
-    LABEL_DELAY_DAYS,
-    LOOKBACK_DAYS,
-    TERMINAL_LOOKBACK_DAYS,
-    TERMINAL_WINDOWS,
-    PythonFeatureOps,
-    derive_features,
-    is_international,
-)
+from trybank_assets.features import FEATURE_NAMES
 from trybank_assets.simulator import SimulatorConfig, simulate_day
-
-D0 = date(2026, 3, 31)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _tx(customer, terminal, when: datetime, amount: str, is_fraud=False, merchant_country="NL", customer_country="NL"):
-    return {
-        "transaction_id": str(uuid.uuid4()),
-        "event_time": when,
-        "customer_id": customer,
-        "terminal_id": terminal,
-        "amount": Decimal(amount),
-        "amount_cents": int(Decimal(amount) * 100),
-        "currency": "EUR",
-        "merchant_country": merchant_country,
-        "customer_country": customer_country,
-        "channel": "pos",
-        "merchant_category": "grocery",
-        "is_fraud": is_fraud,
-        "fraud_scenario": "hand_made" if is_fraud else None,
-        "source_transaction_id": None,
-        "source": "test",
-        "date": when.date(),
-    }
-
-
-def _at(days_back: int, hour: int, minute: int = 0) -> datetime:
-    day = D0 - timedelta(days=days_back)
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
-
-
-def _micros(when: datetime) -> int:
-    return (when - EPOCH) // timedelta(microseconds=1)
-
-
-def reference_features(transactions: list[dict]) -> dict[str, dict]:
-    """Features of every transaction by brute force over all events before it."""
-    out = {}
-    for t in transactions:
-        d, now = t["date"], _micros(t["event_time"])
-        earlier = [
-            e
-            for e in transactions
-            if e["customer_id"] == t["customer_id"]
-            and _micros(e["event_time"]) < now
-            and e["date"] >= d - timedelta(days=LOOKBACK_DAYS)
-        ]
-        at_terminal = [
-            e
-            for e in transactions
-            if e["terminal_id"] == t["terminal_id"]
-            and d - timedelta(days=TERMINAL_LOOKBACK_DAYS) <= e["date"] <= d - timedelta(days=LABEL_DELAY_DAYS + 1)
-        ]
-        raw = {"amount_cents": t["amount_cents"], "event_us": now}
-        for n in CUSTOMER_WINDOWS:
-            window = [e for e in earlier if e["date"] >= d - timedelta(days=n)]
-            raw[f"customer_count_{n}"] = len(window)
-            raw[f"customer_cents_{n}"] = sum(e["amount_cents"] for e in window)
-        raw["customer_cents_sq_30"] = sum(e["amount_cents"] ** 2 for e in earlier)
-        raw["customer_international_30"] = sum(
-            is_international(e["merchant_country"], e["customer_country"]) for e in earlier
-        )
-        raw["customer_previous_us"] = max((_micros(e["event_time"]) for e in earlier), default=None)
-        for n in TERMINAL_WINDOWS:
-            window = [e for e in at_terminal if e["date"] >= d - timedelta(days=LABEL_DELAY_DAYS + n)]
-            raw[f"terminal_count_{n}"] = len(window)
-            raw[f"terminal_fraud_{n}"] = sum(1 for e in window if e["is_fraud"])
-        out[t["transaction_id"]] = derive_features(raw, PythonFeatureOps())
-    return out
+from trybank_tests.feature_reference import D0, at, reference_features, transaction, velocity_edges
 
 
 def spark_features(spark, transactions: list[dict]) -> dict[str, dict]:
@@ -109,22 +29,22 @@ def assert_same_features(actual: dict, expected: dict) -> None:
 def hand_built() -> list[dict]:
     """Window edges, same-day order, ties, label delay, unlabelled and international rows."""
     return [
-        _tx("C1", "T9", _at(31, 10), "500.00"),  # one day beyond the 30-day window
-        _tx("C1", "T9", _at(30, 10), "10.00"),  # first day inside it
-        _tx("C1", "T9", _at(8, 10), "20.00", merchant_country="DE"),  # outside 7 days
-        _tx("C1", "T9", _at(7, 10), "30.00"),  # first day of the 7-day window
-        _tx("C1", "T9", _at(1, 23, 59), "40.00"),
-        _tx("C1", "T1", _at(0, 8), "50.00"),
-        _tx("C1", "T1", _at(0, 9), "60.00"),
-        _tx("C1", "T2", _at(0, 9), "70.00"),  # same instant as the one before: neither sees the other
-        _tx("C1", "T1", _at(0, 10), "80.00"),
-        _tx("C2", "T1", _at(38, 12), "1.00", is_fraud=True),  # before the terminal's 30-day window
-        _tx("C2", "T1", _at(37, 12), "2.00", is_fraud=True),  # its first day
-        _tx("C2", "T1", _at(15, 12), "3.00", is_fraud=True),  # 30-day only
-        _tx("C2", "T1", _at(14, 12), "4.00"),  # 7-day window starts
-        _tx("C2", "T1", _at(8, 12), "5.00", is_fraud=True),  # newest day a label is known
-        _tx("C2", "T1", _at(7, 12), "6.00", is_fraud=True),  # too recent: label not known yet
-        _tx("C3", "T1", _at(2, 12), "7.00", is_fraud=None, merchant_country=None),  # API row, no label
+        transaction("C1", "T9", at(31, 10), "500.00"),  # one day beyond the 30-day window
+        transaction("C1", "T9", at(30, 10), "10.00"),  # first day inside it
+        transaction("C1", "T9", at(8, 10), "20.00", merchant_country="DE"),  # outside 7 days
+        transaction("C1", "T9", at(7, 10), "30.00"),  # first day of the 7-day window
+        transaction("C1", "T9", at(1, 23, 59), "40.00"),
+        transaction("C1", "T1", at(0, 8), "50.00"),
+        transaction("C1", "T1", at(0, 9), "60.00"),
+        transaction("C1", "T2", at(0, 9), "70.00"),  # same instant as the one before: neither sees the other
+        transaction("C1", "T1", at(0, 10), "80.00"),
+        transaction("C2", "T1", at(38, 12), "1.00", is_fraud=True),  # before the terminal's 30-day window
+        transaction("C2", "T1", at(37, 12), "2.00", is_fraud=True),  # its first day
+        transaction("C2", "T1", at(15, 12), "3.00", is_fraud=True),  # 30-day only
+        transaction("C2", "T1", at(14, 12), "4.00"),  # 7-day window starts
+        transaction("C2", "T1", at(8, 12), "5.00", is_fraud=True),  # newest day a label is known
+        transaction("C2", "T1", at(7, 12), "6.00", is_fraud=True),  # too recent: label not known yet
+        transaction("C3", "T1", at(2, 12), "7.00", is_fraud=None, merchant_country=None),  # API row, no label
     ]
 
 
@@ -152,13 +72,35 @@ def test_hand_built_window_edges(spark, hand_built):
     assert first_ever["seconds_since_previous"] == 30 * 86_400
 
 
+@pytest.fixture
+def bursts() -> list[dict]:
+    return velocity_edges()
+
+
+def test_velocity_windows_match_reference(spark, bursts):
+    got = spark_features(spark, bursts)
+    assert_same_features(got, reference_features(bursts))
+    edge, tie = got[bursts[10]["transaction_id"]], got[bursts[11]["transaction_id"]]
+    assert edge["customer_txn_count_10min"] == 2 and edge["customer_amount_10min"] == 12.0  # 5.00 + 7.00
+    assert edge["customer_txn_count_1h"] == 4 and edge["customer_amount_1h"] == 19.0  # 3, 4, 5, 7
+    assert tie["customer_txn_count_1h"] == 4
+    assert tie["terminal_txn_count_10min"] == 3 and tie["terminal_amount_10min"] == 18.0  # 5, 6, 7 at T7
+    assert edge["terminal_txn_count_1h"] == 0 and edge["new_terminal_30d"] == 1.0
+    assert tie["new_terminal_30d"] == 0.0
+    assert got[bursts[3]["transaction_id"]]["terminal_txn_count_1h"] == 0  # 23:59:59 the day before
+    assert got[bursts[3]["transaction_id"]]["new_terminal_30d"] == 1.0  # C6, not C5, used T6 yesterday
+    assert edge["terminal_mean_amount_30d"] == 30.0  # D-31's 900.00 is out, today's nothing counts
+    assert edge["amount_to_terminal_mean_ratio_30d"] == pytest.approx(8 / 30)
+    assert got[bursts[0]["transaction_id"]]["amount_to_terminal_mean_ratio_30d"] == 1.0  # no history
+
+
 def test_simulated_month_matches_reference(spark):
     config = SimulatorConfig(seed=3, n_customers=60)
     transactions = []
     for i in range(40):
         for r in simulate_day(config, D0 - timedelta(days=39 - i)):
             when = datetime.fromisoformat(r["event_time"])
-            t = _tx(r["customer_id"], r["terminal_id"], when, str(r["amount"]), r["is_fraud"])
+            t = transaction(r["customer_id"], r["terminal_id"], when, str(r["amount"]), r["is_fraud"])
             t |= {"merchant_country": r["merchant_country"], "customer_country": r["customer_country"]}
             transactions.append(t)
     assert len(transactions) > 3000
@@ -168,9 +110,9 @@ def test_simulated_month_matches_reference(spark):
 def test_later_transactions_never_change_earlier_features(spark, hand_built):
     before = spark_features(spark, hand_built)
     later = [
-        _tx("C1", "T1", _at(0, 10, 30), "999.00", is_fraud=True),
-        _tx("C1", "T1", _at(-1, 1), "5.00", is_fraud=True),
-        _tx("C2", "T1", _at(-3, 1), "5.00"),
+        transaction("C1", "T1", at(0, 10, 30), "999.00", is_fraud=True),
+        transaction("C1", "T1", at(-1, 1), "5.00", is_fraud=True),
+        transaction("C2", "T1", at(-3, 1), "5.00"),
     ]
     after = spark_features(spark, hand_built + later)
     assert {k: after[k] for k in before} == before

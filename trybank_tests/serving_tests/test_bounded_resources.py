@@ -128,7 +128,7 @@ def test_3000_predict_days_under_a_low_fd_limit_leave_the_api_up(serving_lake, t
 def test_feature_caches_are_bounded():
     as_of = date(2026, 3, 15).toordinal()
     customers = {f"C{i}": [(as_of - d, 1, 100, 10_000, 0, 1) for d in range(30)] for i in range(200)}
-    online = OnlineFeatures(OnlineSnapshot(date(2026, 3, 15), customers, {"T1": [(as_of, 1, 0)]}), cache_size=500)
+    online = OnlineFeatures(OnlineSnapshot(date(2026, 3, 15), customers, {"T1": [(as_of, 1, 0, 100)]}), cache_size=500)
     stream = IntradayStream()
     for i in range(5_000):  # 5,000 distinct (customer, day) and (terminal, day) keys
         day = as_of + 1 - i // 200

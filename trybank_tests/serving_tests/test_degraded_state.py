@@ -85,7 +85,7 @@ def _empty_store(path):
 
 
 def _store_without_as_of(path):
-    write_store(path, date.fromisoformat(STORE_AS_OF), [("C1", 1, 1, 1, 1, 0, 1)], [("T1", 1, 1, 0)])
+    write_store(path, date.fromisoformat(STORE_AS_OF), [("C1", 1, 1, 1, 1, 0, 1)], [("T1", 1, 1, 0, 1)])
     with sqlite3.connect(path) as db:
         db.execute("DELETE FROM meta")
 
@@ -151,7 +151,7 @@ def test_stale_store_is_checked_against_the_setting():
     from trybank_serving.store_holder import check_snapshot
 
     today = date(2026, 11, 26)
-    snapshot = OnlineSnapshot(today - timedelta(days=3), {"C": [(1, 1, 1, 1, 0, 1)]}, {"T": [(1, 1, 0)]})
+    snapshot = OnlineSnapshot(today - timedelta(days=3), {"C": [(1, 1, 1, 1, 0, 1)]}, {"T": [(1, 1, 0, 1)]})
     check_snapshot(snapshot, None, today)
     check_snapshot(snapshot, 3, today)
     with pytest.raises(InvalidArtefact, match="3 days old"):

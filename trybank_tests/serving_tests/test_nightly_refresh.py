@@ -64,7 +64,7 @@ def _build_store(lake: Path, as_of: date, instance) -> None:
         run_config=RunConfig(ops={"online_customer_state": OnlineStoreConfig(as_of=as_of.isoformat())}),
     ).success
     snapshot = load_snapshot(lake / "online" / "customer_state.sqlite")
-    first_day = min(d for days in snapshot.terminals.values() for d, _, _ in days)
+    first_day = min(d for days in snapshot.terminals.values() for d, *_ in days)
     assert date.fromordinal(first_day) == as_of - timedelta(days=TERMINAL_LOOKBACK_DAYS - 1)  # the 37-day trim
 
 
@@ -161,3 +161,6 @@ def test_three_days_across_store_refreshes_equal_gold_and_spark(spark, trained_b
         assert_close(served[tx_id]["fraud_probability"], spark_scores[tx_id], tx_id)
     # the stream matters: many transactions see earlier ones of their own day
     assert sum(1 for features in logged.values() if features["customer_txn_count_1d"] > 0) > 300
+    # and the velocity windows and the customer's terminal habits take both sides
+    assert sum(1 for features in logged.values() if features["customer_txn_count_1h"] > 0) > 10
+    assert {features["new_terminal_30d"] for features in logged.values()} == {0.0, 1.0}
