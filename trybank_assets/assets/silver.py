@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -14,7 +15,7 @@ from dagster import (
     asset,
 )
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
@@ -40,7 +41,7 @@ from trybank_assets.bronze_contract import (
     UUID_PATTERN,
 )
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
-from trybank_assets.lib.spark_tables import read_days, read_quarantine_days, replace_silver_days
+from trybank_assets.lib.spark_tables import DeltaCommit, read_days, read_quarantine_days, replace_silver_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
 
@@ -184,15 +185,91 @@ def _reason_text(reason: F.Column) -> F.Column:
     return F.create_map(*[F.lit(v) for item in sorted(RULES.items()) for v in item])[reason]
 
 
+SILVER, QUARANTINE, DUPLICATE = "silver", "quarantine", "duplicate"
+
+
+def _silver_columns() -> dict[str, F.Column]:
+    """A valid raw row's typed silver columns."""
+    amount = F.round(F.col("amount").cast(_EXACT_AMOUNT), 2).cast(DecimalType(18, 2))
+    return {
+        "transaction_id": F.col("transaction_id"),
+        "event_time": F.col("event_time").cast(TimestampType()),
+        "customer_id": F.trim("customer_id"),
+        "terminal_id": F.trim("terminal_id"),
+        "amount": amount,
+        "amount_cents": (amount * 100).cast(LongType()),
+        "currency": _code("currency"),
+        "merchant_country": _code("merchant_country"),
+        "customer_country": _code("customer_country"),
+        "channel": _label("channel"),
+        "merchant_category": _label("merchant_category"),
+        "is_fraud": F.lower("is_fraud").cast(BooleanType()),
+        "fraud_scenario": F.col("fraud_scenario"),
+        "source_transaction_id": F.trim("source_transaction_id"),
+        "source": F.col("source"),
+    }
+
+
+def _quarantine_columns() -> dict[str, F.Column]:
+    """A rejected raw row as kept in quarantine: its text fields, the line when it was not JSON, the reason."""
+    return {
+        **{name: F.col(name) for name in BRONZE_FIELDS},
+        "raw_record": F.col("_corrupt_record"),
+        "reason": F.col("reason"),
+        "reason_text": _reason_text(F.col("reason")),
+        "source": F.col("source"),
+    }
+
+
 @dataclass(frozen=True)
 class CleanedTransactions:
-    silver: DataFrame
-    quarantine: DataFrame
-    duplicates_dropped: DataFrame
+    """Raw bronze rows, each with its ``kind``: a silver row, a quarantined row (with its ``reason``) or a
+    dropped exact duplicate. The views below are filters of it; the silver table is written from it in
+    one pass (``replace_silver_days``)."""
+
+    classified: DataFrame
+
+    def _of(self, kind: str) -> DataFrame:
+        return self.classified.where(F.col("kind") == kind)
+
+    @property
+    def silver(self) -> DataFrame:
+        return self._of(SILVER).select(*[c.alias(n) for n, c in _silver_columns().items()], "date")
+
+    @property
+    def quarantine(self) -> DataFrame:
+        return self._of(QUARANTINE).select(*[c.alias(n) for n, c in _quarantine_columns().items()], "date")
+
+    @property
+    def duplicates_dropped(self) -> DataFrame:
+        return self._of(DUPLICATE)
+
+    def observed(self, observation: Observation) -> "CleanedTransactions":
+        """The same rows, counting ``bronze_rows`` and dropped ``duplicates`` into ``observation`` as the next
+        action reads them, instead of another pass."""
+        duplicate = (F.col("kind") == DUPLICATE).cast(LongType())
+        return CleanedTransactions(
+            self.classified.observe(
+                observation,
+                F.count(F.lit(1)).alias("bronze_rows"),
+                F.coalesce(F.sum(duplicate), F.lit(0)).alias("duplicates"),
+            )
+        )
+
+    def replace_days(self, table: Path, days: list[date]) -> DeltaCommit:
+        """Replace ``days`` of the silver table with the silver and quarantined rows, in one pass and one commit."""
+        return replace_silver_days(
+            self.classified.where(F.col("kind") != DUPLICATE),
+            _silver_columns(),
+            _quarantine_columns(),
+            F.col("kind") == QUARANTINE,
+            table,
+            days,
+        )
 
 
 def clean_transactions(raw: DataFrame) -> CleanedTransactions:
-    """Split raw bronze rows into silver rows, quarantined rows and dropped exact duplicates.
+    """Classify raw bronze rows in one sort by ``transaction_id``.
 
     Among valid rows sharing a ``transaction_id`` one is kept, chosen by (source, content) so a
     re-run keeps the same one; an exact copy of it is a dropped duplicate, a row that differs
@@ -200,49 +277,20 @@ def clean_transactions(raw: DataFrame) -> CleanedTransactions:
     """
     content = F.sha2(F.to_json(F.struct(*BRONZE_FIELDS)), 256)
     checked = raw.withColumn("reason", rejection_reason(raw)).withColumn("_content", content)
-    valid = checked.where(F.col("reason").isNull())
-    by_id = Window.partitionBy("transaction_id").orderBy("source", "_content")
-    ranked = valid.withColumn("_rank", F.row_number().over(by_id)).withColumn(
-        "_kept_content", F.first("_content").over(by_id)
+    # Valid rows sort first, so a valid row's rank and the kept content are among valid rows only.
+    by_id = Window.partitionBy("transaction_id").orderBy(F.col("reason").isNotNull(), "source", "_content")
+    invalid, kept_content = F.col("reason").isNotNull(), F.first("_content").over(by_id)
+    kind = (
+        F.when(invalid, F.lit(QUARANTINE))
+        .when(F.row_number().over(by_id) == 1, F.lit(SILVER))
+        .when(F.col("_content") == kept_content, F.lit(DUPLICATE))
+        .otherwise(F.lit(QUARANTINE))
     )
-    kept = ranked.where(F.col("_rank") == 1)
-    exact_copies = ranked.where((F.col("_rank") > 1) & (F.col("_content") == F.col("_kept_content")))
-    conflicts = ranked.where((F.col("_rank") > 1) & (F.col("_content") != F.col("_kept_content"))).withColumn(
-        "reason", F.lit("conflicting_duplicate")
+    classified = checked.withColumn("kind", kind).withColumn(
+        "reason",
+        F.when(invalid, F.col("reason")).when(F.col("kind") == QUARANTINE, F.lit("conflicting_duplicate")),
     )
-
-    amount = F.round(F.col("amount").cast(_EXACT_AMOUNT), 2).cast(DecimalType(18, 2))
-    silver = kept.select(
-        "transaction_id",
-        F.col("event_time").cast(TimestampType()).alias("event_time"),
-        F.trim("customer_id").alias("customer_id"),
-        F.trim("terminal_id").alias("terminal_id"),
-        amount.alias("amount"),
-        (amount * 100).cast(LongType()).alias("amount_cents"),
-        _code("currency").alias("currency"),
-        _code("merchant_country").alias("merchant_country"),
-        _code("customer_country").alias("customer_country"),
-        _label("channel").alias("channel"),
-        _label("merchant_category").alias("merchant_category"),
-        F.lower("is_fraud").cast(BooleanType()).alias("is_fraud"),
-        "fraud_scenario",
-        F.trim("source_transaction_id").alias("source_transaction_id"),
-        "source",
-        "date",
-    )
-    quarantine = (
-        checked.where(F.col("reason").isNotNull())
-        .unionByName(conflicts.select(*checked.columns))
-        .select(
-            *BRONZE_FIELDS,
-            F.col("_corrupt_record").alias("raw_record"),
-            "reason",
-            _reason_text(F.col("reason")).alias("reason_text"),
-            "source",
-            "date",
-        )
-    )
-    return CleanedTransactions(silver=silver, quarantine=quarantine, duplicates_dropped=exact_copies)
+    return CleanedTransactions(classified.drop("_content"))
 
 
 _KEYS = ("transaction_id", "customer_id", "terminal_id", "event_time", "amount")
@@ -325,12 +373,11 @@ def silver_transactions(
 ) -> MaterializeResult:
     session = spark.spark_session
     days = run_days(context)
-    raw = read_bronze(session, lake, days).cache()
-    cleaned = clean_transactions(raw)
-    commit = replace_silver_days(cleaned.silver, cleaned.quarantine, lake.silver_transactions, days)
-    bronze_rows = raw.count()
-    duplicates = cleaned.duplicates_dropped.count()
-    raw.unpersist()
+    # Counted while the write reads bronze, not by reading it again: the rows in and the copies dropped.
+    observed = Observation("silver_input")
+    cleaned = clean_transactions(read_bronze(session, lake, days)).observed(observed)
+    commit = cleaned.replace_days(lake.silver_transactions, days)
+    bronze_rows, duplicates = observed.get["bronze_rows"], observed.get["duplicates"]
 
     silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA, version=commit.version)
     stats = silver.agg(

@@ -14,11 +14,12 @@ without the other. Silver rows hold the typed columns; a quarantined row holds i
 in the ``quarantine`` struct. ``read_days`` of the table returns the silver rows, ``read_quarantine_days`` the
 quarantined ones: two filters of the same version.
 
-Small files: writes use Delta's optimized writes, which shuffle each day's rows into one file per partition
-(up to Delta's bin size) before writing, and a day is only ever replaced whole, never appended to, so a run
-leaves no small files to compact. Every ``MAINTENANCE_EVERY`` commits a write also runs OPTIMIZE (compacts any
-partition still holding several small files, e.g. from another writer; nothing to do costs no commit) and
-VACUUM with the retention the session was configured with (``TRYBANK_DELTA_VACUUM_RETENTION_HOURS``).
+Small files: a write hash-partitions its rows by ``date`` first, so each day is written by one task as one file
+(per side of silver); Delta's optimized write does the same with a costlier shuffle. A day is only ever replaced
+whole, never appended to, so a run leaves no small files to compact. Every ``MAINTENANCE_EVERY`` commits a write
+also runs OPTIMIZE (compacts any partition still holding several small files, e.g. from another writer; nothing
+to do costs no commit) and VACUUM with the retention the session was configured with
+(``TRYBANK_DELTA_VACUUM_RETENTION_HOURS``).
 """
 
 import json
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -123,22 +124,23 @@ def replace_days(df: DataFrame, table: Path, days: Iterable[date]) -> DeltaCommi
     return _replace(df, table, sorted(set(days)), ["date"])
 
 
-def replace_silver_days(silver: DataFrame, quarantine: DataFrame, table: Path, days: Iterable[date]) -> DeltaCommit:
-    """Replace exactly ``days`` of the silver ``table`` with ``silver`` and ``quarantine`` rows in ONE commit."""
-    silver_fields = [f for f in silver.schema.fields if f.name != "date"]
-    quarantine_type = StructType([f for f in quarantine.schema.fields if f.name != "date"])
-    both = silver.select(
-        *[f.name for f in silver_fields],
-        F.lit(None).cast(quarantine_type).alias(QUARANTINE),
-        F.lit(False).alias(QUARANTINED),
+def replace_silver_days(
+    rows: DataFrame,
+    silver: dict[str, Column],
+    quarantine: dict[str, Column],
+    quarantined: Column,
+    table: Path,
+    days: Iterable[date],
+) -> DeltaCommit:
+    """Replace exactly ``days`` of the silver ``table`` in ONE commit with ``rows``, each a silver row (its
+    ``silver`` columns) or, where ``quarantined``, a quarantined one (its ``quarantine`` columns): one pass
+    over ``rows`` writes both sides."""
+    quarantine_struct = F.struct(*[column.alias(name) for name, column in quarantine.items()])
+    both = rows.select(
+        *[F.when(~quarantined, column).alias(name) for name, column in silver.items()],
+        F.when(quarantined, quarantine_struct).alias(QUARANTINE),
+        quarantined.alias(QUARANTINED),
         "date",
-    ).unionByName(
-        quarantine.select(
-            *[F.lit(None).cast(f.dataType).alias(f.name) for f in silver_fields],
-            F.struct(*quarantine_type.names).alias(QUARANTINE),
-            F.lit(True).alias(QUARANTINED),
-            "date",
-        )
     )
     return _replace(both, table, sorted(set(days)), ["date", QUARANTINED])
 
@@ -148,10 +150,10 @@ def _replace(df: DataFrame, table: Path, days: list[date], partition_by: list[st
     # The commit is found again in the history by this tag, even if another run committed other days meanwhile.
     tag = json.dumps({"replaced": f"{days[0]}..{days[-1]}", "write": uuid.uuid4().hex})
     (
-        df.write.format("delta")
+        df.repartition("date")
+        .write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", _days_predicate(days))
-        .option("optimizeWrite", "true")
         .option("mergeSchema", "true")  # an added column is allowed; a changed type still fails the run
         .option("userMetadata", tag)
         .partitionBy(*partition_by)
