@@ -10,7 +10,7 @@ Velocity windows (``VELOCITY_WINDOWS``: the last 10 minutes and hour) are intra-
 the same UTC day within the last N seconds before the transaction (``event_us`` in [now - N s, now)).
 They restart at 00:00 UTC like the "earlier today" part of the day windows, so serving computes them
 exactly from the day's stream alone; a burst straddling midnight is seen only from its post-midnight
-part (about 4% of hour windows reach back past midnight).
+part (only the first hour's transactions are affected: about 4% of a day spread evenly).
 
 ``derive_features`` is written against a tiny set of primitives (``FeatureOps``); Spark runs it
 over Columns (``SparkFeatureOps`` in the gold asset), serving over Python numbers
