@@ -41,6 +41,8 @@ def test_unknown_customer_gets_cold_start_values(serving_lake):
         "seconds_since_previous": 30 * 86_400.0,
         "hour_of_day": 10.0,
         "is_weekend": 1.0,
+        "new_terminal_30d": 1.0,
+        "amount_to_terminal_mean_ratio_30d": 1.0,
     }
 
 
