@@ -12,7 +12,7 @@ from dagster import (
     asset,
 )
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DateType, LongType, StringType, StructField, StructType
 
@@ -103,11 +103,14 @@ def terminal_daily_aggregates_of(silver: DataFrame) -> DataFrame:
 def _materialize(context, spark, lake, build, table: Path, schema: StructType, check: str) -> MaterializeResult:
     session = spark.spark_session
     days: list[date] = run_days(context)
-    silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA)
+    observed = Observation(check)  # silver's rows, counted as the write reads them
+    silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA).observe(
+        observed, F.count(F.lit(1)).alias("rows")
+    )
     commit = replace_days(build(silver), table, days)
     written = read_days(session, table, days, schema, version=commit.version)
     totals = written.agg(F.count("*").alias("rows"), F.sum("txn_count").alias("txns")).first()
-    silver_rows = silver.count()
+    silver_rows = observed.get["rows"]
     return MaterializeResult(
         metadata=materialization_metadata(context, written, commit, silver_rows=silver_rows),
         check_results=[counts_match_silver(check, totals["txns"] or 0, silver_rows)],

@@ -14,7 +14,7 @@ from dagster import (
     asset,
 )
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
@@ -102,28 +102,29 @@ class SparkFeatureOps:
 LookBack = tuple[Callable[[str], Column], str, int, int]
 
 
-def _lookback(tx: DataFrame, aggregates: DataFrame, key: str, windows: dict[str, LookBack]) -> DataFrame:
-    """Per (key, day) of ``tx``: each output column of ``windows`` over its look-back days.
+def _with_lookback(tx: DataFrame, aggregates: DataFrame, key: str, windows: dict[str, LookBack]) -> DataFrame:
+    """``tx`` with each output column of ``windows``: its function over the look-back days of ``aggregates``.
 
-    Range windows over the day number, on the aggregate rows plus one empty anchor row per (key, day)
-    wanted: one sort of the look-back per key instead of a join that repeats every aggregate row once
-    per day that looks back at it. Integer sums and a max, so the result is exact whatever the order.
+    Range windows over the day number, on the transactions and the aggregate rows together: one sort of
+    them per key, and no join back (a join would repeat every aggregate row once per day looking back at
+    it, or shuffle the transactions again). Transactions hold no aggregate values, so the windows see the
+    aggregate rows only; integer sums, a max and per-day lists, so the result is exact whatever the order.
     """
     columns = sorted({column for _, column, _, _ in windows.values()})
-    anchors = tx.select(key, "date").distinct().withColumn("_anchor", F.lit(True))
-    rows = aggregates.select(key, "date", *columns, F.lit(False).alias("_anchor")).unionByName(
-        anchors, allowMissingColumns=True
+    rows = tx.withColumn("_tx", F.lit(True)).unionByName(
+        aggregates.select(key, "date", *[F.col(c).alias(f"_agg_{c}") for c in columns], F.lit(False).alias("_tx")),
+        allowMissingColumns=True,
     )
     by_day = Window.partitionBy(key).orderBy(F.unix_date("date"))
     looked_back = [
-        function(column).over(by_day.rangeBetween(-farthest, -nearest)).alias(name)
+        function(f"_agg_{column}").over(by_day.rangeBetween(-farthest, -nearest)).alias(name)
         for name, (function, column, nearest, farthest) in windows.items()
     ]
-    return rows.select(key, "date", "_anchor", *looked_back).where("_anchor").drop("_anchor")
+    return rows.select(*tx.columns, "_tx", *looked_back).where("_tx").drop("_tx")
 
 
 def _customer_history(tx: DataFrame, customer_aggregates: DataFrame) -> DataFrame:
-    """Per (customer, day): sums over each window's previous whole days, and the last event before."""
+    """``tx`` with the customer's sums over each window's previous whole days, and the last event before."""
     windows: dict[str, LookBack] = {}
     for n in CUSTOMER_WINDOWS:
         windows[f"prior_count_{n}"] = (F.sum, "txn_count", 1, n)
@@ -132,11 +133,11 @@ def _customer_history(tx: DataFrame, customer_aggregates: DataFrame) -> DataFram
     windows["prior_international"] = (F.sum, "international_count", 1, LOOKBACK_DAYS)
     windows["prior_previous_us"] = (F.max, "last_event_us", 1, LOOKBACK_DAYS)
     windows["prior_terminal_days"] = (F.collect_list, "terminal_ids", 1, TERMINAL_HABIT_DAYS)  # one array a day
-    return _lookback(tx, customer_aggregates, "customer_id", windows)
+    return _with_lookback(tx, customer_aggregates, "customer_id", windows)
 
 
 def _terminal_history(tx: DataFrame, terminal_aggregates: DataFrame) -> DataFrame:
-    """Per (terminal, day): counts and labelled fraud over each window, shifted by the label delay; transactions
+    """``tx`` with the terminal's counts and labelled fraud over each window, shifted by the label delay; transactions
     and amounts over the previous days the terminal's typical amount is taken from (no label, no delay)."""
     windows: dict[str, LookBack] = {}
     for n in TERMINAL_WINDOWS:
@@ -144,7 +145,7 @@ def _terminal_history(tx: DataFrame, terminal_aggregates: DataFrame) -> DataFram
         windows[f"terminal_fraud_{n}"] = (F.sum, "fraud_count", LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
     windows["terminal_recent_count"] = (F.sum, "txn_count", 1, TERMINAL_HABIT_DAYS)
     windows["terminal_recent_cents"] = (F.sum, "amount_cents_sum", 1, TERMINAL_HABIT_DAYS)
-    return _lookback(tx, terminal_aggregates, "terminal_id", windows)
+    return _with_lookback(tx, terminal_aggregates, "terminal_id", windows)
 
 
 def transaction_features(
@@ -167,6 +168,9 @@ def transaction_features(
         F.unix_micros("event_time").alias("event_us"),
         international_flag().alias("international"),
     )
+    # Each key's windows right after its look-back, whose shuffle by the key also clusters every window
+    # partitioned by the key and more: the transactions are shuffled once per key, not once per window.
+    tx = _customer_history(tx, customer_aggregates)
     earlier_today = (
         Window.partitionBy("customer_id", "date").orderBy("event_us").rangeBetween(Window.unboundedPreceding, -1)
     )
@@ -179,11 +183,10 @@ def transaction_features(
         F.coalesce(F.sum("international").over(earlier_today), F.lit(0)).alias("today_international"),
         F.max("event_us").over(earlier_today).alias("today_previous_us"),
         earlier_at_terminal_today().alias("today_at_terminal"),
-        *velocity_columns(),
+        *velocity_columns("customer"),
     )
-    tx = tx.join(_customer_history(tx, customer_aggregates), ["customer_id", "date"], "left").join(
-        _terminal_history(tx, terminal_aggregates), ["terminal_id", "date"], "left"
-    )
+    tx = _terminal_history(tx, terminal_aggregates)
+    tx = tx.select("*", *velocity_columns("terminal"))
 
     def prior(name: str) -> Column:
         return F.coalesce(F.col(name), F.lit(0))
@@ -301,7 +304,10 @@ def gold_transaction_features(
 ) -> MaterializeResult:
     session = spark.spark_session
     days = run_days(context)
-    silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA)
+    observed = Observation("gold_input")  # silver's rows, counted as the write reads them
+    silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA).observe(
+        observed, F.count(F.lit(1)).alias("rows")
+    )
     customer = read_days(
         session,
         lake.customer_daily_aggregates,
@@ -322,7 +328,7 @@ def gold_transaction_features(
         F.countDistinct("transaction_id").alias("ids"),
         *[F.sum((F.isnan(n) | F.col(n).isNull()).cast("int")).alias(n) for n in FEATURE_NAMES],
     ).first()
-    silver_rows = silver.count()
+    silver_rows = observed.get["rows"]
     bad_features = {n: stats[n] for n in FEATURE_NAMES if stats[n]}
     partitions_start = daily_partitions.start.date()
     missing = missing_history_days(session, lake, days, partitions_start)

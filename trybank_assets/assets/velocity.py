@@ -14,17 +14,16 @@ from trybank_assets.features import VELOCITY_WINDOWS
 MICROS_PER_SECOND = 1_000_000
 
 
-def velocity_columns() -> list[Column]:
-    """Over rows with customer_id, terminal_id, date, event_us and amount_cents: for each velocity window
-    suffix S, ``customer_count_S``, ``customer_cents_S``, ``terminal_count_S`` and ``terminal_cents_S``."""
+def velocity_columns(who: str) -> list[Column]:
+    """Over rows with ``{who}_id`` (customer or terminal), date, event_us and amount_cents: for each velocity
+    window suffix S, ``{who}_count_S`` and ``{who}_cents_S``."""
     cents = F.col("amount_cents")
+    by_time = Window.partitionBy(f"{who}_id", "date").orderBy("event_us")
     columns = []
-    for who in ("customer", "terminal"):
-        by_time = Window.partitionBy(f"{who}_id", "date").orderBy("event_us")
-        for suffix, seconds, _ in VELOCITY_WINDOWS:
-            frame = by_time.rangeBetween(-seconds * MICROS_PER_SECOND, -1)
-            columns.append(F.count(F.lit(1)).over(frame).alias(f"{who}_count_{suffix}"))
-            columns.append(F.coalesce(F.sum(cents).over(frame), F.lit(0)).alias(f"{who}_cents_{suffix}"))
+    for suffix, seconds, _ in VELOCITY_WINDOWS:
+        frame = by_time.rangeBetween(-seconds * MICROS_PER_SECOND, -1)
+        columns.append(F.count(F.lit(1)).over(frame).alias(f"{who}_count_{suffix}"))
+        columns.append(F.coalesce(F.sum(cents).over(frame), F.lit(0)).alias(f"{who}_cents_{suffix}"))
     return columns
 
 
