@@ -139,6 +139,8 @@ def to_utc(moment: datetime, naive_zone=UTC) -> datetime:
     instant is outside what a datetime can hold (e.g. 0001-01-01T00:00+01:00)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=naive_zone)
+    if moment.tzinfo is UTC:
+        return moment
     try:
         return moment.astimezone(UTC)
     except (OverflowError, ValueError):
@@ -157,7 +159,12 @@ def parse_event_time(text: str, naive_zone=UTC, time_format: str | None = None) 
 
 def format_event_time(moment: datetime) -> str:
     """The one text form of an event time in bronze: UTC, microseconds, ``Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    if moment.year < 1000:
+        # strftime writes such years unpadded ("999-…"); isoformat, twice as fast, would pad them.
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def check_event_window(moment: datetime, earliest: datetime, latest: datetime) -> datetime:

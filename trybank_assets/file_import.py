@@ -23,8 +23,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import partial
 from pathlib import Path
 
+import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
@@ -40,6 +43,17 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ID_NAMESPACE = uuid.UUID("6f1c9a52-3f7e-4b8e-9a51-6c2d7e0b4a10")
 _BATCH_ROWS = 65_536
 _GZIP_MAGIC = b"\x1f\x8b"
+# The content a transaction id is derived from, encoded as json.dumps(..., sort_keys=True, default=str) does.
+_CONTENT_JSON = json.JSONEncoder(sort_keys=True, default=str)
+# Optional fields in the order their rules are checked: (mapped field, bronze_record argument, parser).
+_OPTIONAL = (
+    ("currency", "currency", contract.currency_code),
+    ("merchant_country", "merchant_country", partial(contract.country_code, name="merchant_country")),
+    ("customer_country", "customer_country", partial(contract.country_code, name="customer_country")),
+    ("channel", "channel", partial(contract.label, name="channel")),
+    ("merchant_category", "merchant_category", partial(contract.label, name="merchant_category")),
+    ("transaction_id", "source_transaction_id", partial(contract.identifier, name="source_transaction_id")),
+)
 
 
 class ImportFileError(ValueError):
@@ -140,8 +154,8 @@ class MalformedRow(ValueError):
     """A line that is not a row of the file's format (bad JSON, wrong number of CSV fields)."""
 
 
-def read_rows(path: Path, fmt: str) -> tuple[list[str], Iterator[tuple[int, dict | MalformedRow]]]:
-    """Column names, and every row as (line number, {column: text or None}) or a MalformedRow."""
+def read_rows(path: Path, fmt: str) -> tuple[list[str], Iterator[tuple[int, list | MalformedRow]]]:
+    """Column names, and every row as (line number, [text or None per column]) or a MalformedRow."""
     if fmt == "csv":
         return _csv_rows(path)
     if fmt == "parquet":
@@ -172,12 +186,22 @@ def _csv_rows(path: Path):
                     if len(fields) != len(names):
                         yield line, MalformedRow(f"{len(fields)} fields, the header has {len(names)}")
                     else:
-                        yield line, {n: (v.strip() or None) for n, v in zip(names, fields, strict=True)}
+                        yield line, [v.strip() or None for v in fields]
                     line = reader.line_num + 1
             except (UnicodeDecodeError, OSError, EOFError) as exc:
                 raise ImportFileError(f"{path}:{line}: cannot read on from here ({exc})") from exc
 
     return names, rows()
+
+
+def _column_text(column: pa.Array) -> list[str | None]:
+    """A column's values as _as_text gives them, with its type checked once instead of per value."""
+    values = column.to_pylist()
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return [None if v is None else (v.strip() or None) for v in values]
+    if pa.types.is_integer(column.type):
+        return [None if v is None else str(v) for v in values]
+    return [_as_text(v) for v in values]
 
 
 def _parquet_rows(path: Path):
@@ -187,9 +211,8 @@ def _parquet_rows(path: Path):
     def rows():
         line = 1
         for batch in parquet.iter_batches(batch_size=_BATCH_ROWS):
-            columns = [[_as_text(v) for v in batch.column(n).to_pylist()] for n in names]
-            for values in zip(*columns, strict=True):
-                yield line, dict(zip(names, values, strict=True))
+            for values in zip(*(_column_text(batch.column(n)) for n in names), strict=True):
+                yield line, list(values)
                 line += 1
 
     return names, rows()
@@ -218,7 +241,7 @@ def _jsonl_rows(path: Path):
                     if not isinstance(record, dict):
                         yield line, MalformedRow("a JSON line that is not an object")
                         continue
-                    yield line, {n: _as_text(record.get(n)) for n in names}
+                    yield line, [_as_text(record.get(n)) for n in names]
         except (OSError, EOFError) as exc:
             raise ImportFileError(f"{path}:{line + 1}: cannot read on from here ({exc})") from exc
 
@@ -237,25 +260,23 @@ def to_bronze_record(values: dict[str, str | None], import_name: str, line: int,
     if event_time > latest:
         raise RecordRejected("event_time_in_future", f"after {contract.format_event_time(latest)}")
 
-    def optional(name: str, parse: Callable[[str], object]):
-        text = values.get(name)
-        return None if text is None else parse(text)
-
-    is_fraud = optional("is_fraud", contract.fraud_flag)
+    is_fraud = values.get("is_fraud")
+    if is_fraud is not None:
+        is_fraud = contract.fraud_flag(is_fraud)
+    customer_id = contract.identifier(values["customer_id"], "customer_id")
+    terminal_id = contract.identifier(values["terminal_id"], "terminal_id")
+    amount_cents = contract.amount_cents(values["amount"])
+    optional = {arg: parse(text) for name, arg, parse in _OPTIONAL if (text := values.get(name)) is not None}
+    optional["currency"] = optional.get("currency") or "EUR"
     record = contract.bronze_record(
         transaction_id="",
         event_time=event_time,
-        customer_id=contract.identifier(values["customer_id"], "customer_id"),
-        terminal_id=contract.identifier(values["terminal_id"], "terminal_id"),
-        amount_cents=contract.amount_cents(values["amount"]),
-        currency=optional("currency", contract.currency_code) or "EUR",
-        merchant_country=optional("merchant_country", lambda t: contract.country_code(t, "merchant_country")),
-        customer_country=optional("customer_country", lambda t: contract.country_code(t, "customer_country")),
-        channel=optional("channel", lambda t: contract.label(t, "channel")),
-        merchant_category=optional("merchant_category", lambda t: contract.label(t, "merchant_category")),
+        customer_id=customer_id,
+        terminal_id=terminal_id,
+        amount_cents=amount_cents,
         is_fraud=is_fraud,
         fraud_scenario=values.get("fraud_scenario"),
-        source_transaction_id=optional("transaction_id", lambda t: contract.identifier(t, "source_transaction_id")),
+        **optional,
     )
     record["transaction_id"] = _transaction_id(record, import_name, line)
     return record
@@ -264,13 +285,25 @@ def to_bronze_record(values: dict[str, str | None], import_name: str, line: int,
 def _transaction_id(record: dict, import_name: str, line: int) -> str:
     source_id = record["source_transaction_id"]
     if source_id is None:
-        content = json.dumps([import_name, line, record], sort_keys=True, default=str)
-        return str(uuid.uuid5(_ID_NAMESPACE, content))
+        return str(uuid.uuid5(_ID_NAMESPACE, _CONTENT_JSON.encode([import_name, line, record])))
     try:
         return str(uuid.UUID(source_id))
     except ValueError:
         # Non-UUID source ids are kept stable by hashing them into the import's namespace.
         return str(uuid.uuid5(_ID_NAMESPACE, f"{import_name}:{source_id}"))
+
+
+def _bronze_line(record: dict) -> bytes:
+    """The record as json.dumps(record, separators=(",", ":")) writes it, plus a newline. orjson writes the
+    same bytes fifteen times faster, unless a string holds a character json.dumps escapes and orjson does not
+    (non-ASCII, DEL) or cannot encode (a lone surrogate from a JSON line's escape)."""
+    try:
+        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        if line.isascii() and b"\x7f" not in line:
+            return line
+    except orjson.JSONEncodeError:
+        pass
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
 
 
 def _file_digest(path: Path) -> str:
@@ -357,6 +390,10 @@ def import_file(
             if len(summary.first_rejects) < 20:
                 summary.first_rejects.append(f"{path}:{line}: {rule}: {reason}")
 
+        fields = list(mapping.columns)
+        column_index = {n: i for i, n in enumerate(names)}  # a repeated CSV header name: its last column
+        positions = [column_index[c] for c in mapping.columns.values()]
+        defaults = {f: str(default) for f, default in mapping.defaults.items()}
         for line, row in rows:
             summary.rows_read += 1
             if progress and summary.rows_read % 10_000 == 0:
@@ -364,15 +401,15 @@ def import_file(
             if isinstance(row, MalformedRow):
                 reject(line, "malformed_row", str(row), "")
                 continue
-            values = {f: row[c] for f, c in mapping.columns.items()}
-            for f, default in mapping.defaults.items():
-                values[f] = values.get(f) or str(default)
+            values = dict(zip(fields, [row[i] for i in positions], strict=True))
+            for f, default in defaults.items():
+                values[f] = values.get(f) or default
             try:
                 record = to_bronze_record(values, import_name, line, options)
             except RecordRejected as exc:
-                reject(line, exc.rule, exc.text, json.dumps(row))
+                reject(line, exc.rule, exc.text, json.dumps(dict(zip(names, row, strict=True))))
                 continue
-            spool.add(record["event_time"][:10], json.dumps(record, separators=(",", ":")).encode() + b"\n")
+            spool.add(record["event_time"][:10], _bronze_line(record))
     if progress:
         progress(summary.rows_read % 10_000)
 
