@@ -122,7 +122,12 @@ def test_each_answer_under_a_model_swap_is_scored_by_the_model_it_names(promotio
     reasons are those of the version it names."""
     root = promotions["registry"]
     noise, better = _candidate(promotions["runs"]["noise"]), _candidate(promotions["runs"]["better"])
-    tx = transaction(amount=912.0, event_time="2026-03-16T02:30:00Z")
+
+    # A new transaction each time (a retry gets its first answer back), on the store's last day, so the
+    # stream does not count it and every request has the same features.
+    def tx() -> dict:
+        return transaction(amount=912.0, event_time="2026-03-16T02:30:00Z")
+
     settings = serving_settings(promotions["lake"])
     expected, answers, stop = {}, [], threading.Event()
 
@@ -130,7 +135,7 @@ def test_each_answer_under_a_model_swap_is_scored_by_the_model_it_names(promotio
         for version in (noise, better):
             registry.promote(root, version, {"reason": "swap test"})
             deadline = time.monotonic() + 5
-            while (answer := http.post(f"{server.url}/predict", json=tx).json())["model_version"] != version:
+            while (answer := http.post(f"{server.url}/predict", json=tx()).json())["model_version"] != version:
                 assert time.monotonic() < deadline, f"{version} was not picked up"
                 time.sleep(0.02)
             expected[version] = (answer["fraud_probability"], answer["reasons"])
@@ -139,7 +144,7 @@ def test_each_answer_under_a_model_swap_is_scored_by_the_model_it_names(promotio
         def predict_until_stopped() -> None:
             with httpx.Client(headers=HEADERS, timeout=30) as client:
                 while not stop.is_set():
-                    response = client.post(f"{server.url}/predict", json=tx)
+                    response = client.post(f"{server.url}/predict", json=tx())
                     answers.append((response.status_code, response.json()))
 
         threads = [threading.Thread(target=predict_until_stopped) for _ in range(8)]
