@@ -1,6 +1,13 @@
 from datetime import date
 
-from dagster import AssetKey, Definitions, evaluate_automation_conditions, in_process_executor, materialize
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    Definitions,
+    evaluate_automation_conditions,
+    in_process_executor,
+    materialize,
+)
 
 from trybank_assets.assets.gold import GOLD_SCHEMA
 from trybank_assets.assets.silver import SILVER_SCHEMA
@@ -109,6 +116,33 @@ def test_range_materializes_in_one_run_and_a_rerun_gives_the_same_rows(spark, la
         assert per_day[("bronze_transactions", str(d))]["dagster/row_count"].value == silver_rows  # all valid
         preview = per_day[("gold_transaction_features", str(d))]["preview"].value
         assert preview.records and {r.data["date"] for r in preview.records} == {str(d)}
+    # Each day's checks judge that day's figures, recorded on that day and aimed at its materialization.
+    evaluations = {
+        (c.asset_key.to_user_string(), c.check_name, c.partition): c for c in result.get_asset_check_evaluations()
+    }
+    daily = {a.key.to_user_string() for a in DAILY_ASSETS}
+    assert set(evaluations) == {(a, name, d) for a, name in EXPECTED_CHECKS if a in daily for d in days}
+    for d in days:
+        rows = {
+            a: per_day[(a, d)]["dagster/row_count"].value for a in ("silver_transactions", "gold_transaction_features")
+        }
+        assert (
+            evaluations[("silver_transactions", "reconciles_with_bronze", d)].metadata["silver_rows"].value
+            == rows["silver_transactions"]
+        )
+        for aggregates in ("customer_daily_aggregates", "terminal_daily_aggregates"):
+            figures = evaluations[(aggregates, "counts_match_silver", d)].metadata
+            assert (
+                figures["aggregated_transactions"].value == figures["silver_rows"].value == rows["silver_transactions"]
+            )
+        gold_check = evaluations[("gold_transaction_features", "one_row_per_silver_transaction", d)]
+        assert (
+            gold_check.metadata["gold_rows"].value == rows["gold_transaction_features"] == rows["silver_transactions"]
+        )
+        materialization = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey("gold_transaction_features"), asset_partitions=[d]), limit=1
+        ).records[0]
+        assert gold_check.target_materialization_data.storage_id == materialization.storage_id
     run_rows = per_day[("gold_transaction_features", days[0])]["run_rows"].value
     assert run_rows == sum(per_day[("gold_transaction_features", d)]["dagster/row_count"].value for d in days)
     before = _gold_rows(spark, lake, dates)

@@ -5,7 +5,6 @@ from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
     MaterializeResult,
@@ -19,6 +18,13 @@ from pyspark.sql.types import ArrayType, DateType, LongType, StringType, StructF
 from trybank_assets.assets.silver import SILVER_SCHEMA
 from trybank_assets.automation import DAILY_CHAIN, DAILY_FRESHNESS
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
+from trybank_assets.lib.partition_checks import (
+    DailyAssetEvents,
+    count_by_day,
+    counted_by_day,
+    daily_check,
+    evaluations_by_day,
+)
 from trybank_assets.lib.spark_tables import read_days, replace_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
@@ -100,20 +106,22 @@ def terminal_daily_aggregates_of(silver: DataFrame) -> DataFrame:
     )
 
 
-def _materialize(context, spark, lake, build, table: Path, schema: StructType, check: str) -> MaterializeResult:
+def _materialize(context, spark, lake, build, table: Path, schema: StructType, check: str) -> DailyAssetEvents:
     session = spark.spark_session
     days: list[date] = run_days(context)
-    observed = Observation(check)  # silver's rows, counted as the write reads them
+    observed = Observation(check)  # silver's rows per day, counted as the write reads them
     silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA).observe(
-        observed, F.count(F.lit(1)).alias("rows")
+        observed, *count_by_day(days, "silver_rows")
     )
     commit = replace_days(build(silver), table, days)
     written = read_days(session, table, days, schema, version=commit.version)
-    totals = written.agg(F.count("*").alias("rows"), F.sum("txn_count").alias("txns")).first()
-    silver_rows = observed.get["rows"]
-    return MaterializeResult(
-        metadata=materialization_metadata(context, written, commit, silver_rows=silver_rows),
-        check_results=[counts_match_silver(check, totals["txns"] or 0, silver_rows)],
+    aggregated = {r["date"]: r["txns"] for r in written.groupBy("date").agg(F.sum("txn_count").alias("txns")).collect()}
+    silver_rows = counted_by_day(observed.get, days, "silver_rows")
+    yield MaterializeResult(
+        metadata=materialization_metadata(context, written, commit, silver_rows=sum(silver_rows.values()))
+    )
+    yield from evaluations_by_day(
+        context, {d: [counts_match_silver(check, aggregated.get(d, 0), silver_rows[d])] for d in days}
     )
 
 
@@ -148,14 +156,12 @@ _SUMS_CHECK = "counts_match_silver"
         "online store."
     ),
     metadata={"dagster/column_schema": table_schema(CUSTOMER_AGGREGATES_SCHEMA, _DESCRIPTIONS)},
-    check_specs=[
-        AssetCheckSpec(_SUMS_CHECK, asset="customer_daily_aggregates", description="sum of txn_count = silver rows")
-    ],
+    check_specs=[daily_check(_SUMS_CHECK, "customer_daily_aggregates", "the day's sum of txn_count = its silver rows")],
 )
 def customer_daily_aggregates(
     context: AssetExecutionContext, spark: LazyPySparkResource, lake: LakeResource
-) -> MaterializeResult:
-    return _materialize(
+) -> DailyAssetEvents:
+    yield from _materialize(
         context,
         spark,
         lake,
@@ -181,14 +187,12 @@ def customer_daily_aggregates(
         "Per terminal and UTC day: transactions, amounts and labelled fraud. Feeds the label-delayed terminal risk."
     ),
     metadata={"dagster/column_schema": table_schema(TERMINAL_AGGREGATES_SCHEMA, _DESCRIPTIONS)},
-    check_specs=[
-        AssetCheckSpec(_SUMS_CHECK, asset="terminal_daily_aggregates", description="sum of txn_count = silver rows")
-    ],
+    check_specs=[daily_check(_SUMS_CHECK, "terminal_daily_aggregates", "the day's sum of txn_count = its silver rows")],
 )
 def terminal_daily_aggregates(
     context: AssetExecutionContext, spark: LazyPySparkResource, lake: LakeResource
-) -> MaterializeResult:
-    return _materialize(
+) -> DailyAssetEvents:
+    yield from _materialize(
         context,
         spark,
         lake,

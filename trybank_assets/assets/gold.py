@@ -6,7 +6,6 @@ from datetime import date, timedelta
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
     MaterializeResult,
@@ -48,6 +47,14 @@ from trybank_assets.features import (
 )
 from trybank_assets.lake_layout import earliest_day
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
+from trybank_assets.lib.partition_checks import (
+    DailyAssetEvents,
+    count_by_day,
+    counted_by_day,
+    daily_check,
+    evaluations_by_day,
+    repeated_ids_by_day,
+)
 from trybank_assets.lib.spark_tables import days_with_rows, read_days, replace_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
@@ -223,21 +230,35 @@ def transaction_features(
     )
 
 
-def gold_check_results(rows: int, ids: int, silver_rows: int, bad_features: dict[str, int]) -> list[AssetCheckResult]:
-    """Gold's row and value checks from the run's figures: pure, so each is seen to fail on bad ones."""
-    one_row = rows == silver_rows == ids
+def gold_check_results(
+    rows: int, repeated_ids: int, silver_rows: int, bad_features: dict[str, int], missing: list[date]
+) -> list[AssetCheckResult]:
+    """One day's checks from its figures: pure, so each is seen to fail on bad ones."""
+    one_row = rows == silver_rows and not repeated_ids
     return [
         AssetCheckResult(
             check_name="one_row_per_silver_transaction",
             passed=one_row,
-            description=None if one_row else f"{rows} gold rows, {ids} distinct ids, {silver_rows} silver rows",
-            metadata={"gold_rows": rows, "distinct_ids": ids, "silver_rows": silver_rows},
+            description=None
+            if one_row
+            else f"{rows} gold rows ({repeated_ids} repeating a transaction_id), {silver_rows} silver rows",
+            metadata={"gold_rows": rows, "repeated_ids": repeated_ids, "silver_rows": silver_rows},
         ),
         AssetCheckResult(
             check_name="features_finite",
             passed=not bad_features,
             description=f"null or NaN values: {bad_features}" if bad_features else None,
             metadata={"null_or_nan": MetadataValue.json(bad_features)},
+        ),
+        AssetCheckResult(
+            check_name="history_complete",
+            passed=not missing,
+            severity=AssetCheckSeverity.WARN,
+            description=f"{len(missing)} look-back days without daily aggregates" if missing else None,
+            metadata={
+                "missing_days": MetadataValue.json([d.isoformat() for d in missing]),
+                "why": "look-back aggregates of these days are absent, so features see no activity there",
+            },
         ),
     ]
 
@@ -279,34 +300,28 @@ def missing_history_days(
         "dagster/column_schema": table_schema(GOLD_SCHEMA, {f.name: f.description for f in FEATURES}),
     },
     check_specs=[
-        AssetCheckSpec(
+        daily_check(
             "one_row_per_silver_transaction",
-            asset="gold_transaction_features",
-            description="gold rows = distinct transaction_ids = silver rows of the run's days",
+            "gold_transaction_features",
+            "the day's gold rows = its silver rows, and no transaction_id repeats one of the run's days",
         ),
-        AssetCheckSpec(
-            "features_finite",
-            asset="gold_transaction_features",
-            description="no feature is null or NaN",
-        ),
-        AssetCheckSpec(
+        daily_check("features_finite", "gold_transaction_features", "no feature of the day is null or NaN"),
+        daily_check(
             "history_complete",
-            asset="gold_transaction_features",
-            description=(
-                "every look-back day since the first partition and the lake's first day of data has its daily "
-                "aggregates"
-            ),
+            "gold_transaction_features",
+            "every look-back day of the day since the first partition and the lake's first day of data has its "
+            "daily aggregates",
         ),
     ],
 )
 def gold_transaction_features(
     context: AssetExecutionContext, spark: LazyPySparkResource, lake: LakeResource
-) -> MaterializeResult:
+) -> DailyAssetEvents:
     session = spark.spark_session
     days = run_days(context)
-    observed = Observation("gold_input")  # silver's rows, counted as the write reads them
+    observed = Observation("gold_input")  # silver's rows per day, counted as the write reads them
     silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA).observe(
-        observed, F.count(F.lit(1)).alias("rows")
+        observed, *count_by_day(days, "silver_rows")
     )
     customer = read_days(
         session,
@@ -323,27 +338,29 @@ def gold_transaction_features(
     commit = replace_days(transaction_features(silver, customer, terminal), lake.transaction_features, days)
 
     gold = read_days(session, lake.transaction_features, days, GOLD_SCHEMA, version=commit.version)
-    stats = gold.agg(
-        F.count("*").alias("rows"),
-        F.countDistinct("transaction_id").alias("ids"),
-        *[F.sum((F.isnan(n) | F.col(n).isNull()).cast("int")).alias(n) for n in FEATURE_NAMES],
-    ).first()
-    silver_rows = observed.get["rows"]
-    bad_features = {n: stats[n] for n in FEATURE_NAMES if stats[n]}
-    partitions_start = daily_partitions.start.date()
-    missing = missing_history_days(session, lake, days, partitions_start)
-    return MaterializeResult(
-        metadata=materialization_metadata(context, gold, commit, silver_rows=silver_rows),
-        check_results=[
-            *gold_check_results(stats["rows"], stats["ids"], silver_rows, bad_features),
-            AssetCheckResult(
-                check_name="history_complete",
-                passed=not missing,
-                severity=AssetCheckSeverity.WARN,
-                metadata={
-                    "missing_days": MetadataValue.json([d.isoformat() for d in missing]),
-                    "why": "look-back aggregates of these days are absent, so features see no activity there",
-                },
-            ),
-        ],
+    stats = {
+        r["date"]: r
+        for r in gold.groupBy("date")
+        .agg(
+            F.count("*").alias("_rows"),
+            *[F.sum((F.isnan(n) | F.col(n).isNull()).cast("int")).alias(n) for n in FEATURE_NAMES],
+        )
+        .collect()
+    }
+    repeated = repeated_ids_by_day(gold)
+    silver_rows = counted_by_day(observed.get, days, "silver_rows")
+    missing = missing_history_days(session, lake, days, daily_partitions.start.date())
+    yield MaterializeResult(
+        metadata=materialization_metadata(context, gold, commit, silver_rows=sum(silver_rows.values()))
     )
+    results = {}
+    for d in days:
+        day = stats.get(d)
+        results[d] = gold_check_results(
+            day["_rows"] if day else 0,
+            repeated.get(d, 0),
+            silver_rows[d],
+            {n: day[n] for n in FEATURE_NAMES if day[n]} if day else {},
+            [m for m in missing if d - timedelta(days=TERMINAL_LOOKBACK_DAYS) <= m < d],
+        )
+    yield from evaluations_by_day(context, results)

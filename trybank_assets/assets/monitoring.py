@@ -8,7 +8,6 @@ from datetime import date
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
     Config,
@@ -25,6 +24,7 @@ from pyspark.sql.types import DateType, DoubleType, MapType, StringType, StructF
 from trybank_assets.automation import PREDICTION_MONITORING
 from trybank_assets.lake_layout import day_dir
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
+from trybank_assets.lib.partition_checks import DailyAssetEvents, daily_check, evaluations_by_day
 from trybank_assets.lib.spark_tables import read_days, replace_days
 from trybank_assets.model import drift, registry
 from trybank_assets.partitions import daily_partitions, run_days
@@ -77,11 +77,11 @@ _CHECKS = {
         "the baseline each model version recorded from its test window (baseline.json in the registry)."
     ),
     metadata={"dagster/column_schema": table_schema(PREDICTION_TABLE_SCHEMA)},
-    check_specs=[AssetCheckSpec(name, asset="prediction_log", description=d) for name, d in _CHECKS.items()],
+    check_specs=[daily_check(name, "prediction_log", d) for name, d in _CHECKS.items()],
 )
 def prediction_log(
     context: AssetExecutionContext, config: PredictionMonitoringConfig, spark: LazyPySparkResource, lake: LakeResource
-) -> MaterializeResult:
+) -> DailyAssetEvents:
     session = spark.spark_session
     days = run_days(context)
     paths = [str(day_dir(lake.predictions, d)) for d in days if day_dir(lake.predictions, d).is_dir()]
@@ -116,7 +116,7 @@ def prediction_log(
     groups = day_groups(session, table, lake, config)
     judged = [g for g in groups if g["judged"]]
     worst_score = max((g["score_psi"] for g in judged), default=None)
-    return MaterializeResult(
+    yield MaterializeResult(
         metadata=materialization_metadata(
             context,
             table,
@@ -124,8 +124,10 @@ def prediction_log(
             by_model_version=MetadataValue.json(by_model),
             drift=MetadataValue.md(drift_table(groups)),
             **({"score_psi": worst_score} if worst_score is not None else {}),
-        ),
-        check_results=drift_checks(groups, config),
+        )
+    )
+    yield from evaluations_by_day(
+        context, {d: drift_checks([g for g in groups if g["date"] == d.isoformat()], config) for d in days}
     )
 
 

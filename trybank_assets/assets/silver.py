@@ -7,7 +7,6 @@ from pathlib import Path
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
     MaterializeResult,
@@ -41,6 +40,14 @@ from trybank_assets.bronze_contract import (
     UUID_PATTERN,
 )
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
+from trybank_assets.lib.partition_checks import (
+    DailyAssetEvents,
+    count_by_day,
+    counted_by_day,
+    daily_check,
+    evaluations_by_day,
+    repeated_ids_by_day,
+)
 from trybank_assets.lib.spark_tables import DeltaCommit, read_days, read_quarantine_days, replace_silver_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
@@ -244,15 +251,14 @@ class CleanedTransactions:
     def duplicates_dropped(self) -> DataFrame:
         return self._of(DUPLICATE)
 
-    def observed(self, observation: Observation) -> "CleanedTransactions":
-        """The same rows, counting ``bronze_rows`` and dropped ``duplicates`` into ``observation`` as the next
-        action reads them, instead of another pass."""
-        duplicate = (F.col("kind") == DUPLICATE).cast(LongType())
+    def observed(self, observation: Observation, days: list[date]) -> "CleanedTransactions":
+        """The same rows, counting each day's bronze rows and dropped duplicates into ``observation`` as the
+        next action reads them (``bronze_rows_by_day``), instead of another pass."""
         return CleanedTransactions(
             self.classified.observe(
                 observation,
-                F.count(F.lit(1)).alias("bronze_rows"),
-                F.coalesce(F.sum(duplicate), F.lit(0)).alias("duplicates"),
+                *count_by_day(days, "bronze_rows"),
+                *count_by_day(days, "duplicates", F.col("kind") == DUPLICATE),
             )
         )
 
@@ -296,19 +302,16 @@ def clean_transactions(raw: DataFrame) -> CleanedTransactions:
 _KEYS = ("transaction_id", "customer_id", "terminal_id", "event_time", "amount")
 
 
-def silver_check_results(
-    rows: int, ids: int, nulls: dict[str, int], balance: dict[str, int], quarantined_by_day: dict[date, int]
-) -> list[AssetCheckResult]:
-    """Silver's checks from the run's figures: a pure function, so each check is seen to fail on bad ones."""
-    duplicate_ids = rows - ids
+def silver_check_results(repeated_ids: int, nulls: dict[str, int], balance: dict[str, int]) -> list[AssetCheckResult]:
+    """One day's checks from its figures: a pure function, so each check is seen to fail on bad ones."""
     null_keys = {k: n for k, n in nulls.items() if n}
     accounted = balance["silver_rows"] + balance["quarantined_rows"] + balance["duplicates_dropped"]
     return [
         AssetCheckResult(
             check_name="transaction_id_unique",
-            passed=duplicate_ids == 0,
-            description=f"{duplicate_ids} silver rows repeat a transaction_id" if duplicate_ids else None,
-            metadata={"duplicate_ids": duplicate_ids},
+            passed=repeated_ids == 0,
+            description=f"{repeated_ids} silver rows repeat a transaction_id" if repeated_ids else None,
+            metadata={"duplicate_ids": repeated_ids},
         ),
         AssetCheckResult(
             check_name="keys_not_null",
@@ -325,10 +328,7 @@ def silver_check_results(
                 if balance["bronze_rows"] == accounted
                 else f"{balance['bronze_rows']} bronze rows but {accounted} silver + quarantined + duplicates"
             ),
-            metadata={
-                **balance,
-                "quarantined_by_day": MetadataValue.json({d.isoformat(): n for d, n in quarantined_by_day.items()}),
-            },
+            metadata=balance,
         ),
     ]
 
@@ -351,59 +351,70 @@ def silver_check_results(
     ),
     metadata={"dagster/column_schema": table_schema(SILVER_SCHEMA)},
     check_specs=[
-        AssetCheckSpec(
+        daily_check(
             "transaction_id_unique",
-            asset="silver_transactions",
-            description="no transaction_id appears twice in the run's days of silver",
+            "silver_transactions",
+            "no transaction_id appears twice in silver, on the same day or an earlier day of the run",
         ),
-        AssetCheckSpec(
+        daily_check(
             "keys_not_null",
-            asset="silver_transactions",
-            description="transaction_id, customer_id, terminal_id, event_time and amount are never null",
+            "silver_transactions",
+            "transaction_id, customer_id, terminal_id, event_time and amount are never null",
         ),
-        AssetCheckSpec(
+        daily_check(
             "reconciles_with_bronze",
-            asset="silver_transactions",
-            description="bronze rows = silver rows + quarantined rows + duplicates dropped",
+            "silver_transactions",
+            "the day's bronze rows = its silver rows + quarantined rows + duplicates dropped",
         ),
     ],
 )
 def silver_transactions(
     context: AssetExecutionContext, spark: LazyPySparkResource, lake: LakeResource
-) -> MaterializeResult:
+) -> DailyAssetEvents:
     session = spark.spark_session
     days = run_days(context)
     # Counted while the write reads bronze, not by reading it again: the rows in and the copies dropped.
     observed = Observation("silver_input")
-    cleaned = clean_transactions(read_bronze(session, lake, days)).observed(observed)
+    cleaned = clean_transactions(read_bronze(session, lake, days)).observed(observed, days)
     commit = cleaned.replace_days(lake.silver_transactions, days)
-    bronze_rows, duplicates = observed.get["bronze_rows"], observed.get["duplicates"]
+    bronze_rows = counted_by_day(observed.get, days, "bronze_rows")
+    duplicates = counted_by_day(observed.get, days, "duplicates")
 
     silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA, version=commit.version)
-    stats = silver.agg(
-        F.count("*").alias("rows"),
-        F.countDistinct("transaction_id").alias("ids"),
-        *[F.sum(F.col(k).isNull().cast("int")).alias(f"null_{k}") for k in _KEYS],
-    ).first()
+    rows: dict[date, int] = {}
+    nulls: dict[date, dict[str, int]] = {d: dict.fromkeys(_KEYS, 0) for d in days}
+    null_counts = [F.sum(F.col(k).isNull().cast("int")).alias(k) for k in _KEYS]
+    for r in silver.groupBy("date").agg(F.count("*").alias("_rows"), *null_counts).collect():
+        rows[r["date"]] = r["_rows"]
+        nulls[r["date"]] = {k: r[k] for k in _KEYS}
+    repeated = repeated_ids_by_day(silver)
     quarantine = read_quarantine_days(session, lake.silver_transactions, days, QUARANTINE_SCHEMA, commit.version)
-    reasons = {r["reason"]: r["count"] for r in quarantine.groupBy("reason").count().collect()}
-    quarantine_rows = sum(reasons.values())
-    nulls = {k: stats[f"null_{k}"] or 0 for k in _KEYS}
+    reasons: dict[str, int] = {}
+    quarantined: dict[date, int] = {}
+    for r in quarantine.groupBy("date", "reason").count().collect():
+        reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["count"]
+        quarantined[r["date"]] = quarantined.get(r["date"], 0) + r["count"]
     balance = {
-        "bronze_rows": bronze_rows,
-        "silver_rows": stats["rows"],
-        "quarantined_rows": quarantine_rows,
-        "duplicates_dropped": duplicates,
+        d: {
+            "bronze_rows": bronze_rows[d],
+            "silver_rows": rows.get(d, 0),
+            "quarantined_rows": quarantined.get(d, 0),
+            "duplicates_dropped": duplicates[d],
+        }
+        for d in days
     }
-    context.log.info(f"silver {days[0]}..{days[-1]}: {balance}")
-    return MaterializeResult(
+    totals = {k: sum(b[k] for b in balance.values()) for k in balance[days[0]]}
+    context.log.info(f"silver {days[0]}..{days[-1]}: {totals}")
+    yield MaterializeResult(
         metadata=materialization_metadata(
             context,
             silver,
             commit,
-            **balance,
+            **totals,
             quarantine_reasons=MetadataValue.json(reasons),
             rows_by_day=MetadataValue.json({d.isoformat(): n for d, n in commit.rows_by_day.items()}),
-        ),
-        check_results=silver_check_results(stats["rows"], stats["ids"], nulls, balance, commit.quarantined_by_day),
+        )
+    )
+    yield from evaluations_by_day(
+        context, {d: silver_check_results(repeated.get(d, 0), nulls[d], balance[d]) for d in days}
     )

@@ -1,8 +1,8 @@
 """The checks that a correct run cannot trip, seen to fail on the figures a broken run would give.
 
-Silver, the aggregates and gold each re-check in their own step what that step just wrote; on a
-real lake these checks only ever pass (the lake-level tests see them pass). Their judgement is a
-pure function of the run's figures, so a check hard-coded to pass fails here.
+Silver, the aggregates and gold each re-check in their own step what that step just wrote, day by day;
+on a real lake these checks only ever pass (the lake-level tests see them pass). Their judgement is a
+pure function of a day's figures, so a check hard-coded to pass fails here.
 """
 
 from datetime import date
@@ -22,10 +22,10 @@ def _by_name(results):
 
 
 def test_silver_checks_pass_on_a_sound_run_and_fail_naming_what_broke():
-    sound = _by_name(silver_check_results(7, 7, GOOD_NULLS, BALANCE, {date(2026, 3, 1): 2}))
+    sound = _by_name(silver_check_results(0, GOOD_NULLS, BALANCE))
     assert all(r.passed for r in sound.values())
 
-    broken = _by_name(silver_check_results(7, 5, GOOD_NULLS | {"customer_id": 3}, BALANCE | {"bronze_rows": 12}, {}))
+    broken = _by_name(silver_check_results(2, GOOD_NULLS | {"customer_id": 3}, BALANCE | {"bronze_rows": 12}))
     assert not broken["transaction_id_unique"].passed
     assert broken["transaction_id_unique"].description == "2 silver rows repeat a transaction_id"
     assert not broken["keys_not_null"].passed
@@ -41,12 +41,20 @@ def test_aggregates_must_count_every_silver_transaction_once():
     assert not short.passed and short.description == "98 aggregated transactions, 100 in silver"
 
 
-def test_gold_needs_one_finite_row_per_silver_transaction():
-    assert all(r.passed for r in gold_check_results(50, 50, 50, {}))
-    broken = _by_name(gold_check_results(51, 50, 50, {"amount_zscore_30d": 4}))
+def test_gold_needs_one_finite_row_per_silver_transaction_and_its_history():
+    assert all(r.passed for r in gold_check_results(50, 0, 50, {}, []))
+    broken = _by_name(gold_check_results(51, 1, 50, {"amount_zscore_30d": 4}, [date(2026, 3, 1)]))
     assert not broken["one_row_per_silver_transaction"].passed
-    assert broken["one_row_per_silver_transaction"].description == "51 gold rows, 50 distinct ids, 50 silver rows"
+    assert (
+        broken["one_row_per_silver_transaction"].description
+        == "51 gold rows (1 repeating a transaction_id), 50 silver rows"
+    )
     assert not broken["features_finite"].passed
     assert broken["features_finite"].description == "null or NaN values: {'amount_zscore_30d': 4}"
-    missing = _by_name(gold_check_results(50, 50, 49, {}))
+    history = broken["history_complete"]
+    assert not history.passed and history.severity == AssetCheckSeverity.WARN
+    assert history.metadata["missing_days"].value == ["2026-03-01"]
+    missing = _by_name(gold_check_results(50, 0, 49, {}, []))
     assert not missing["one_row_per_silver_transaction"].passed
+    repeated = _by_name(gold_check_results(50, 1, 50, {}, []))
+    assert not repeated["one_row_per_silver_transaction"].passed
