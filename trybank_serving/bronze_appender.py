@@ -3,8 +3,9 @@
 A record is on disk (written, flushed, fsynced) before the API answers 2xx. Each process appends
 to its own file per day, so concurrent workers never interleave bytes. Writes are group-committed:
 requests queue their lines and wait; one writer thread writes everything queued and fsyncs once
-per file, then wakes them all. Requests never wait for each other's fsync in turn, and the event
-loop never blocks on the disk.
+per file, then wakes them all (one call into the event loop per batch) and only then adds them to
+the index, whose commit is no part of durability. Requests never wait for each other's fsync in
+turn, and the event loop never blocks on the disk.
 
 Idempotency: a ``transaction_id`` seen before is answered with its original result and not written
 again; one still being written is answered once that write is durable. A transaction scored by
@@ -58,6 +59,9 @@ class Recorded(NamedTuple):
     new: bool
 
 
+_Queued = tuple[dict[date, bytes], list[Row], asyncio.Future]  # a request's lines by day, index rows, its write
+
+
 def _fingerprint(record: dict) -> str:
     return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -96,8 +100,9 @@ class BronzeAppender:
         self._index = AcceptedIndex(lake.api_ingest_index, retention_days)
         # Written to bronze but not to the index (its write failed): still answered as replays.
         self._unindexed: dict[str, Entry] = {}
-        self._pending: dict[str, tuple[Entry, asyncio.Future]] = {}  # queued, not yet durable
-        self._queue: list[tuple[dict[date, bytes], list[Row], asyncio.Future]] = []
+        # Queued, until indexed: the future is done once the line is durable, which may come first.
+        self._pending: dict[str, tuple[Entry, asyncio.Future]] = {}
+        self._queue: list[_Queued] = []
         self._pruned_at = time.monotonic()
         self._wake = threading.Condition()
         self._closing = False
@@ -161,7 +166,8 @@ class BronzeAppender:
         """What is known of ``tx_id``, and the write to wait for if it is not durable yet."""
         pending = self._pending.get(tx_id)
         if pending is not None:
-            return pending
+            entry, written = pending
+            return entry, None if written.done() else written
         return self._unindexed.get(tx_id) or self._index.get(tx_id), None
 
     async def append(self, records: list[dict]) -> list[tuple[dict, bool]]:
@@ -230,18 +236,36 @@ class BronzeAppender:
         """Queue the lines of ``fresh`` for the writer; the future is settled once they are durable."""
         written = asyncio.get_running_loop().create_future()
         self._pending.update({tx_id: (entry, written) for tx_id, entry in fresh.items()})
-        # Settled on the loop whatever happens to the request (a client that hangs up included).
-        written.add_done_callback(lambda future: self._settle(fresh))
         rows = [(tx_id, *entry) for tx_id, entry in fresh.items()]
         with self._wake:
             self._queue.append(({day: b"".join(lines) for day, lines in by_day.items()}, rows, written))
             self._wake.notify()
         return written
 
-    def _settle(self, fresh: dict[str, Entry]) -> None:
-        # On success the writer indexed the ids before resolving the write.
-        for tx_id in fresh:
-            del self._pending[tx_id]
+    def _settle(self, batch: list[_Queued]) -> None:
+        """Forget the batch's ids once indexed (or failed); on the loop, like every look-up. A
+        transaction /transactions accepted unscored may have been queued again with its answer
+        meanwhile: that newer write stays."""
+        for _, rows, written in batch:
+            for tx_id, *_ in rows:
+                if self._pending.get(tx_id, (None, None))[1] is written:
+                    del self._pending[tx_id]
+
+    def _answer(self, batch: list[_Queued], failure: Exception | None) -> None:
+        """On the loop: a failed batch is forgotten first, so that its retry writes it again."""
+        if failure is not None:
+            self._settle(batch)
+        for _, _, written in batch:
+            _resolve(written, failure)
+
+    def _post(self, batch: list[_Queued], callback: Callable, *args) -> None:
+        """Call ``callback(batch, *args)`` on the event loop of the batch's requests: one wake-up per batch."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Queued]] = {}
+        for queued in batch:
+            by_loop.setdefault(queued[2].get_loop(), []).append(queued)
+        for loop, queued in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits for the answer
+                loop.call_soon_threadsafe(callback, queued, *args)
 
     def close(self) -> None:
         """Write what is queued, then stop the writer and close the files and the index."""
@@ -261,14 +285,15 @@ class BronzeAppender:
                 if not batch and self._closing:
                     break
             written = self._write_batch(batch)
-            failure = None
             if isinstance(written, Exception):
                 failure = BronzeWriteFailed(f"bronze write failed: {written}")
-            else:
-                self._index_batch([row for _, rows, _ in batch for row in rows], written)
-            for _, _, future in batch:
-                with contextlib.suppress(RuntimeError):  # a closed event loop: nobody waits for the answer
-                    future.get_loop().call_soon_threadsafe(_resolve, future, failure)
+                self._post(batch, self._answer, failure)
+                continue
+            # Durable: answered now. The index is a look-up table rebuilt from bronze, so its commit
+            # need not delay the answer; the ids stay in ``_pending`` until it is done.
+            self._post(batch, self._answer, None)
+            self._index_batch([row for _, rows, _ in batch for row in rows], written)
+            self._post(batch, self._settle)
         for handle in self._files.values():
             handle.close()
         self._index.close()
@@ -285,7 +310,7 @@ class BronzeAppender:
             log.exception("could not write the ingest index; %d ids kept in memory", len(rows))
             self._unindexed.update((row[0], row[1:]) for row in rows)
 
-    def _write_batch(self, batch: list[tuple[dict[date, bytes], list, asyncio.Future]]) -> dict[str, int] | Exception:
+    def _write_batch(self, batch: list[_Queued]) -> dict[str, int] | Exception:
         """Write and fsync the batch; returns each written file's size (by its path under the bronze
         root), or the error, after cutting the files back to where they were."""
         by_day: dict[date, list[bytes]] = {}

@@ -1,8 +1,9 @@
 """Bronze appends at the edges: shutdown with writes still queued, a batch over two days whose second
-day cannot be written."""
+day cannot be written, an index that is slow to commit."""
 
 import asyncio
 import json
+import sqlite3
 import uuid
 
 from trybank_assets.lake_layout import LakeLayout
@@ -67,3 +68,39 @@ def test_a_batch_whose_second_day_fails_leaves_nothing_in_bronze(empty_client, t
     assert sorted((r["transaction_id"], r["amount"]) for r in _stored(lake)) == sorted(
         [(first_day["transaction_id"], 43.5), (second_day["transaction_id"], 42.5)]
     )
+
+
+def test_an_answer_waits_for_its_fsync_not_for_the_index(tmp_path):
+    """The index is a look-up table rebuilt from bronze: its commit comes after the answer. Until it
+    is done, a retry is answered from memory with the first answer, and nothing is written twice."""
+    lake = LakeLayout(tmp_path / "lake")
+    appender = BronzeAppender(lake)
+    record = {"transaction_id": str(uuid.uuid4()), "event_time": "2026-03-16T10:00:00Z"}
+
+    def score_again() -> dict:
+        raise AssertionError("a retry must not be scored again")
+
+    async def answer_and_retry_while_the_index_is_locked() -> tuple:
+        appender.start()
+        earlier = str(uuid.uuid4())
+        await appender.append([{"transaction_id": earlier, "event_time": "2026-03-16T09:00:00Z"}])
+        blocker = sqlite3.connect(lake.api_ingest_index)
+        while blocker.execute("SELECT 1 FROM accepted WHERE transaction_id = ?", (earlier,)).fetchone() is None:
+            await asyncio.sleep(0.01)  # its index commit is done: the writer is idle
+        blocker.execute("BEGIN IMMEDIATE")  # the writer's next index commit waits for this lock
+        try:
+            first = await asyncio.wait_for(appender.record_scored(record, lambda: {"p": 0.25}), timeout=10)
+            retry = await appender.record_scored(record, score_again)
+        finally:
+            blocker.rollback()
+            blocker.close()
+        await asyncio.sleep(0.5)  # the index commit and then the look-up from the index
+        indexed = await appender.record_scored(record, score_again)
+        appender.close()
+        return first, retry, indexed
+
+    first, retry, indexed = asyncio.run(answer_and_retry_while_the_index_is_locked())
+    assert first.scored and first.new and first.answer == b'{"p":0.25}'
+    assert (retry.answer, retry.scored, retry.new) == (first.answer, False, False)
+    assert (indexed.answer, indexed.scored, indexed.new) == (first.answer, False, False)
+    assert [r["transaction_id"] for r in _stored(tmp_path / "lake")].count(record["transaction_id"]) == 1
