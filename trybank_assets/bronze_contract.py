@@ -161,9 +161,6 @@ def format_event_time(moment: datetime) -> str:
     """The one text form of an event time in bronze: UTC, microseconds, ``Z``."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    if moment.year < 1000:
-        # strftime writes such years unpadded ("999-…"); isoformat, twice as fast, would pad them.
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 

@@ -20,13 +20,13 @@ import re
 import shutil
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache, partial
+from itertools import repeat
 from pathlib import Path
 
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
@@ -43,19 +43,11 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ID_NAMESPACE = uuid.UUID("6f1c9a52-3f7e-4b8e-9a51-6c2d7e0b4a10")
 _BATCH_ROWS = 65_536
 _GZIP_MAGIC = b"\x1f\x8b"
-# The content a transaction id is derived from, encoded as json.dumps(..., sort_keys=True, default=str) does.
-_CONTENT_JSON = json.JSONEncoder(sort_keys=True, default=str)
-# Amounts repeat (25k distinct texts in 1M benchmark rows) and parse as Decimal: a bounded memo.
-_amount_cents = lru_cache(maxsize=1 << 16)(contract.amount_cents)
-# Optional fields in the order their rules are checked: (mapped field, bronze_record argument, parser).
-_OPTIONAL = (
-    ("currency", "currency", contract.currency_code),
-    ("merchant_country", "merchant_country", partial(contract.country_code, name="merchant_country")),
-    ("customer_country", "customer_country", partial(contract.country_code, name="customer_country")),
-    ("channel", "channel", partial(contract.label, name="channel")),
-    ("merchant_category", "merchant_category", partial(contract.label, name="merchant_category")),
-    ("transaction_id", "source_transaction_id", partial(contract.identifier, name="source_transaction_id")),
-)
+_ID_NAMESPACE_BYTES = _ID_NAMESPACE.bytes
+# A UUID's variant bits (10xx) set in its 17th hex digit.
+_UUID_VARIANT = {f"{n:x}": f"{n & 0b11 | 0b1000:x}" for n in range(16)}
+# The string encoder json.dumps uses (ensure_ascii): a str as its quoted, escaped JSON text.
+_JSON_STRING = json.encoder.encode_basestring_ascii
 
 
 class ImportFileError(ValueError):
@@ -203,6 +195,10 @@ def _column_text(column: pa.Array) -> list[str | None]:
         return [None if v is None else (v.strip() or None) for v in values]
     if pa.types.is_integer(column.type):
         return [None if v is None else str(v) for v in values]
+    if pa.types.is_floating(column.type):  # is_integer() is False for inf and NaN, as _as_text requires
+        return [None if v is None else (str(int(v)) if v.is_integer() and abs(v) < 2**53 else str(v)) for v in values]
+    if pa.types.is_timestamp(column.type):
+        return [None if v is None else v.isoformat() for v in values]
     return [_as_text(v) for v in values]
 
 
@@ -250,62 +246,206 @@ def _jsonl_rows(path: Path):
     return names, rows()
 
 
-def to_bronze_record(values: dict[str, str | None], import_name: str, line: int, options: ImportOptions) -> dict:
-    """One mapped row as a bronze record; raises RecordRejected with the rule it breaks."""
-    for name in REQUIRED:
-        if values.get(name) is None:
-            raise RecordRejected(f"missing_{name}")
-    event_time = contract.parse_event_time(values["event_time"], options.naive_zone, options.time_format)
-    if event_time.date() < options.partitions_start:
-        raise RecordRejected("event_time_before_partitions_start", f"first partition {options.partitions_start}")
-    latest = datetime.now(UTC) + options.max_future
-    if event_time > latest:
-        raise RecordRejected("event_time_in_future", f"after {contract.format_event_time(latest)}")
-
-    is_fraud = values.get("is_fraud")
-    if is_fraud is not None:
-        is_fraud = contract.fraud_flag(is_fraud)
-    customer_id = contract.identifier(values["customer_id"], "customer_id")
-    terminal_id = contract.identifier(values["terminal_id"], "terminal_id")
-    amount_cents = _amount_cents(values["amount"])
-    optional = {arg: parse(text) for name, arg, parse in _OPTIONAL if (text := values.get(name)) is not None}
-    optional["currency"] = optional.get("currency") or "EUR"
-    record = contract.bronze_record(
-        transaction_id="",
-        event_time=event_time,
-        customer_id=customer_id,
-        terminal_id=terminal_id,
-        amount_cents=amount_cents,
-        is_fraud=is_fraud,
-        fraud_scenario=values.get("fraud_scenario"),
-        **optional,
-    )
-    record["transaction_id"] = _transaction_id(record, import_name, line)
-    return record
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(_ID_NAMESPACE, name))`` without building a UUID object: SHA-1 of the namespace and
+    the name, with the version (5) and variant (10xx) bits set in the hex text."""
+    digest = hashlib.sha1(_ID_NAMESPACE_BYTES + name.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{_UUID_VARIANT[digest[16]]}{digest[17:20]}-{digest[20:32]}"
 
 
-def _transaction_id(record: dict, import_name: str, line: int) -> str:
-    source_id = record["source_transaction_id"]
-    if source_id is None:
-        return str(uuid.uuid5(_ID_NAMESPACE, _CONTENT_JSON.encode([import_name, line, record])))
+def _source_transaction_id(source_id: str, import_name: str) -> str:
     try:
         return str(uuid.UUID(source_id))
     except ValueError:
         # Non-UUID source ids are kept stable by hashing them into the import's namespace.
-        return str(uuid.uuid5(_ID_NAMESPACE, f"{import_name}:{source_id}"))
+        return _uuid5(f"{import_name}:{source_id}")
 
 
-def _bronze_line(record: dict) -> bytes:
-    """The record as json.dumps(record, separators=(",", ":")) writes it, plus a newline. orjson writes the
-    same bytes fifteen times faster, unless a string holds a character json.dumps escapes and orjson does not
-    (non-ASCII, DEL) or cannot encode (a lone surrogate from a JSON line's escape)."""
-    try:
-        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-        if line.isascii() and b"\x7f" not in line:
-            return line
-    except orjson.JSONEncodeError:
-        pass
-    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+def _json_of(parse: Callable[[str], str], text: str) -> str:
+    return _JSON_STRING(parse(text))
+
+
+def _amount_json(text: str) -> str:
+    return repr(contract.amount_of_cents(contract.amount_cents(text)))
+
+
+def _fraud_json(text: str) -> str:
+    return "true" if contract.fraud_flag(text) else "false"
+
+
+def _memo(encode: Callable[[str], str]) -> Callable[[str], str]:
+    """Values of a column repeat (ids, amounts, codes): each distinct text is checked and encoded once, in a
+    bounded memo (a text that breaks a rule raises every time, it is not remembered)."""
+    return lru_cache(maxsize=1 << 16)(encode)
+
+
+# The order rows are unpacked in: the source's id first, then the bronze fields.
+_ROW_FIELDS = (
+    "transaction_id",
+    "event_time",
+    "customer_id",
+    "terminal_id",
+    "amount",
+    "currency",
+    "merchant_country",
+    "customer_country",
+    "channel",
+    "merchant_category",
+    "is_fraud",
+    "fraud_scenario",
+)
+
+
+class _BronzeLines:
+    """Mapped rows → bronze lines, the contract's rules applied in a fixed order (the first rule a row breaks
+    is the one reported). A batch is unpacked column by column and every value is written as JSON text once,
+    which both the line and the transaction id are assembled from: no dict per row, no JSON encoder call.
+
+    The bytes are those of the earlier per-record code, which tests pin: the line is
+    ``json.dumps(record, separators=(",", ":"))`` and, for a row without a source id, the transaction id
+    is ``uuid5`` over ``json.dumps([import_name, line, record], sort_keys=True)`` of the record with an
+    empty ``transaction_id``. Strings go through the encoder ``json.dumps`` itself uses and floats are
+    ``repr``, as in ``json.dumps``; the keys are spelled out below in that order.
+    """
+
+    def __init__(self, names: list[str], mapping: ColumnMapping, import_name: str, options: ImportOptions) -> None:
+        column_index = {n: i for i, n in enumerate(names)}  # a repeated CSV header name: its last column
+        defaults = {f: str(default) for f, default in mapping.defaults.items()}
+        self._sources = [
+            (column_index[mapping.columns[f]] if f in mapping.columns else None, defaults.get(f)) for f in _ROW_FIELDS
+        ]
+        self._import_name = import_name
+        self._id_prefix = f"[{_JSON_STRING(import_name)}, "
+        self._options = options
+        self._first_moment = datetime.combine(options.partitions_start, time(), UTC)
+        self._latest = datetime.now(UTC) + options.max_future
+        self._customer = _memo(partial(_json_of, partial(contract.identifier, name="customer_id")))
+        self._terminal = _memo(partial(_json_of, partial(contract.identifier, name="terminal_id")))
+        self._amount = _memo(_amount_json)
+        self._fraud = _memo(_fraud_json)
+        self._currency = _memo(partial(_json_of, contract.currency_code))
+        self._merchant_country = _memo(partial(_json_of, partial(contract.country_code, name="merchant_country")))
+        self._customer_country = _memo(partial(_json_of, partial(contract.country_code, name="customer_country")))
+        self._channel = _memo(partial(_json_of, partial(contract.label, name="channel")))
+        self._merchant_category = _memo(partial(_json_of, partial(contract.label, name="merchant_category")))
+
+    def _columns(self, rows: list[Sequence]) -> list[Iterable[str | None]]:
+        """The batch's values per field of _ROW_FIELDS, a field's default filling its gaps."""
+        columns = list(zip(*rows, strict=True))
+        picked = []
+        for position, default in self._sources:
+            if position is None:
+                picked.append(repeat(default))
+            elif default is None:
+                picked.append(columns[position])
+            else:
+                picked.append([value or default for value in columns[position]])
+        return picked
+
+    def _latest_accepted(self) -> datetime:
+        """The latest event time accepted now. Cached between calls: the clock only moves on, so a time
+        at or before the cached bound is also before the current one; only a later time re-reads the clock."""
+        self._latest = datetime.now(UTC) + self._options.max_future
+        return self._latest
+
+    def convert(
+        self, batch: list[tuple[int, Sequence]]
+    ) -> tuple[list[tuple[str, bytes]], list[tuple[int, RecordRejected, Sequence]]]:
+        """The accepted rows as (UTC day, bronze line) and the rejected ones as (line, rule broken, row)."""
+        accepted, rejected = [], []
+        zone, time_format = self._options.naive_zone, self._options.time_format
+        first_moment, id_prefix, import_name = self._first_moment, self._id_prefix, self._import_name
+        customer_json, terminal_json, amount_json, fraud_json = (
+            self._customer,
+            self._terminal,
+            self._amount,
+            self._fraud,
+        )
+        for (
+            (line, row),
+            source_id,
+            event_text,
+            customer_id,
+            terminal_id,
+            amount,
+            currency,
+            merchant_country,
+            customer_country,
+            channel,
+            merchant_category,
+            is_fraud,
+            fraud_scenario,
+        ) in zip(batch, *self._columns([row for _, row in batch]), strict=False):  # repeat() has no end
+            try:
+                if event_text is None or customer_id is None or terminal_id is None or amount is None:
+                    missing = (event_text, customer_id, terminal_id, amount).index(None)
+                    raise RecordRejected(f"missing_{REQUIRED[missing]}")
+                moment = contract.parse_event_time(event_text, zone, time_format)
+                if moment < first_moment:
+                    raise RecordRejected(
+                        "event_time_before_partitions_start", f"first partition {self._options.partitions_start}"
+                    )
+                if moment > self._latest and moment > (latest := self._latest_accepted()):
+                    raise RecordRejected("event_time_in_future", f"after {contract.format_event_time(latest)}")
+                is_fraud = "null" if is_fraud is None else fraud_json(is_fraud)
+                customer_id = customer_json(customer_id)
+                terminal_id = terminal_json(terminal_id)
+                amount = amount_json(amount)
+                currency = '"EUR"' if currency is None else self._currency(currency)
+                merchant_country = "null" if merchant_country is None else self._merchant_country(merchant_country)
+                customer_country = "null" if customer_country is None else self._customer_country(customer_country)
+                channel = "null" if channel is None else self._channel(channel)
+                merchant_category = "null" if merchant_category is None else self._merchant_category(merchant_category)
+                if source_id is not None:
+                    source_id = contract.identifier(source_id, "source_transaction_id")
+            except RecordRejected as exc:
+                rejected.append((line, exc, row))
+                continue
+            fraud_scenario = "null" if is_fraud != "true" or fraud_scenario is None else _JSON_STRING(fraud_scenario)
+            event_time = contract.format_event_time(moment)
+            if source_id is None:
+                source_json = "null"
+                transaction_id = _uuid5(
+                    f'{id_prefix}{line}, {{"amount": {amount}, "channel": {channel}, "currency": {currency}, '
+                    f'"customer_country": {customer_country}, "customer_id": {customer_id}, '
+                    f'"event_time": "{event_time}", "fraud_scenario": {fraud_scenario}, "is_fraud": {is_fraud}, '
+                    f'"merchant_category": {merchant_category}, "merchant_country": {merchant_country}, '
+                    f'"source_transaction_id": null, "terminal_id": {terminal_id}, "transaction_id": ""}}]'
+                )
+            else:
+                source_json = _JSON_STRING(source_id)
+                transaction_id = _source_transaction_id(source_id, import_name)
+            accepted.append(
+                (
+                    event_time[:10],
+                    f'{{"transaction_id":"{transaction_id}","event_time":"{event_time}","customer_id":{customer_id},'
+                    f'"terminal_id":{terminal_id},"amount":{amount},"currency":{currency},'
+                    f'"merchant_country":{merchant_country},"customer_country":{customer_country},'
+                    f'"channel":{channel},"merchant_category":{merchant_category},"is_fraud":{is_fraud},'
+                    f'"fraud_scenario":{fraud_scenario},"source_transaction_id":{source_json}}}\n'.encode(),
+                )
+            )
+        return accepted, rejected
+
+
+def _batches(
+    rows: Iterator[tuple[int, Sequence | MalformedRow]],
+) -> Iterator[list[tuple[int, Sequence | MalformedRow]]]:
+    """Consecutive rows in lists of up to _BATCH_ROWS; a malformed row comes alone, in file order."""
+    batch = []
+    for item in rows:
+        if isinstance(item[1], MalformedRow):
+            if batch:
+                yield batch
+                batch = []
+            yield [item]
+        else:
+            batch.append(item)
+            if len(batch) == _BATCH_ROWS:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def _file_digest(path: Path) -> str:
@@ -326,11 +466,15 @@ class _DaySpool:
         self._buffered = 0
         self.counts: dict[str, int] = defaultdict(int)
 
-    def add(self, day: str, line: bytes) -> None:
-        self._buffers[day].append(line)
-        self.counts[day] += 1
-        self._buffered += len(line)
-        if self._buffered >= self.spill_bytes:
+    def add(self, lines: list[tuple[str, bytes]]) -> None:
+        """(UTC day, bronze line) pairs, in file order."""
+        buffers, counts, buffered = self._buffers, self.counts, self._buffered
+        for day, line in lines:
+            buffers[day].append(line)
+            counts[day] += 1
+            buffered += len(line)
+        self._buffered = buffered
+        if buffered >= self.spill_bytes:
             self.spill()
 
     def spill(self) -> None:
@@ -392,28 +536,19 @@ def import_file(
             if len(summary.first_rejects) < 20:
                 summary.first_rejects.append(f"{path}:{line}: {rule}: {reason}")
 
-        fields = list(mapping.columns)
-        column_index = {n: i for i, n in enumerate(names)}  # a repeated CSV header name: its last column
-        positions = [column_index[c] for c in mapping.columns.values()]
-        defaults = {f: str(default) for f, default in mapping.defaults.items()}
-        for line, row in rows:
-            summary.rows_read += 1
-            if progress and summary.rows_read % 10_000 == 0:
-                progress(10_000)
-            if isinstance(row, MalformedRow):
-                reject(line, "malformed_row", str(row), "")
+        bronze_lines = _BronzeLines(names, mapping, import_name, options)
+        for batch in _batches(rows):
+            summary.rows_read += len(batch)
+            if progress:
+                progress(len(batch))
+            line, first = batch[0]
+            if isinstance(first, MalformedRow):
+                reject(line, "malformed_row", str(first), "")
                 continue
-            values = dict(zip(fields, [row[i] for i in positions], strict=True))
-            for f, default in defaults.items():
-                values[f] = values.get(f) or default
-            try:
-                record = to_bronze_record(values, import_name, line, options)
-            except RecordRejected as exc:
+            accepted, rejected = bronze_lines.convert(batch)
+            spool.add(accepted)
+            for line, exc, row in rejected:
                 reject(line, exc.rule, exc.text, json.dumps(dict(zip(names, row, strict=True))))
-                continue
-            spool.add(record["event_time"][:10], _bronze_line(record))
-    if progress:
-        progress(summary.rows_read % 10_000)
 
     summary.bronze_files = spool.publish(
         lambda day: lake.bronze_source_dir(datetime.fromisoformat(day).date(), source) / f"part-{digest}.jsonl"

@@ -1,6 +1,7 @@
 import csv
 import gzip
 import json
+import uuid
 from datetime import date
 
 import pyarrow as pa
@@ -285,3 +286,111 @@ def test_time_format_reads_non_iso_timestamps(tmp_path):
     summary = import_file(source, LakeResource(root=str(tmp_path / "lake")), "partner", mapping, options=options)
     assert summary.accepted == 1
     assert _bronze_records(tmp_path / "lake")[0]["event_time"] == "2026-03-10T14:05:00.000000Z"
+
+
+def test_transaction_ids_are_those_earlier_versions_gave(tmp_path):
+    """The ids are the idempotence key across versions: these are what the import wrote before issue 13."""
+    summary = import_file(_write(tmp_path / "history.csv", "csv"), LakeResource(root=str(tmp_path)), "partner", MAPPING)
+    records = [json.loads(line) for f in sorted(summary.bronze_files) for line in f.read_text().splitlines()]
+    assert [r["transaction_id"] for r in records] == [
+        "c9c472b6-d992-586d-9a53-9a52581be385",
+        "9889c2c2-b47c-5679-b5af-921f1dfc4c2b",
+        "186750ba-647a-53ae-9e42-5439a70760f8",
+    ]
+
+
+ID_NAMESPACE = uuid.UUID("6f1c9a52-3f7e-4b8e-9a51-6c2d7e0b4a10")
+AWKWARD_MAPPING = ColumnMapping(
+    columns={
+        "transaction_id": "ID",
+        "event_time": "WHEN",
+        "customer_id": "CUSTOMER",
+        "terminal_id": "LINE",
+        "amount": "AMOUNT",
+        "currency": "CCY",
+        "merchant_country": "COUNTRY",
+        "channel": "CHANNEL",
+        "merchant_category": "MCC",
+        "is_fraud": "FRAUD",
+        "fraud_scenario": "SCENARIO",
+    },
+    defaults={"merchant_category": "general", "customer_country": "nl"},
+)
+# Values json.dumps escapes (non-ASCII, quotes, backslashes, control characters, DEL, a lone surrogate),
+# source ids of every kind, offsets and fractions of a second; LINE is the row's line, for its id.
+AWKWARD_ACCEPTED = [
+    {"CUSTOMER": "Zoë Ångström", "FRAUD": 1, "SCENARIO": 'naïve “q” "q" \\ / x', "AMOUNT": "85.64999999999999"},
+    {"CUSTOMER": 'tab\there "q" \x7f del', "FRAUD": "true", "SCENARIO": "a\x00\x1f\nb", "AMOUNT": 0.01, "CCY": "jpy"},
+    {"CUSTOMER": "\ud800 lone", "FRAUD": 0, "SCENARIO": "not fraud, so dropped", "AMOUNT": 1000000, "COUNTRY": "de"},
+    {"CUSTOMER": "rocket 🚀", "AMOUNT": "12", "ID": "A-17", "CHANNEL": "Contactless", "MCC": "Food & drink"},
+    {
+        "CUSTOMER": "c",
+        "AMOUNT": 3.5,
+        "ID": "{5B6F1C1E-8F1E-4A43-9F0C-6F9D2C1B7A10}",
+        "WHEN": "2026-03-10T10:00:00+05:30",
+    },
+    {"CUSTOMER": "c", "AMOUNT": "7.10", "ID": "Ünïcode-id", "WHEN": "2026-03-10T10:00:00.123456"},
+]
+# Each breaks the first rule named and, after it, others: the first one in the contract's order is reported.
+AWKWARD_REJECTED = [
+    ({"CUSTOMER": None, "AMOUNT": None, "FRAUD": "maybe"}, "missing_customer_id"),
+    ({"CUSTOMER": "c", "AMOUNT": "-1", "FRAUD": "maybe"}, "invalid_is_fraud"),
+    ({"CUSTOMER": "c" * 65, "AMOUNT": "-1"}, "invalid_customer_id"),
+    ({"CUSTOMER": "c", "AMOUNT": "1.001", "CCY": "EURO"}, "amount_sub_cent"),
+    ({"CUSTOMER": "c", "AMOUNT": "1", "CCY": "EURO", "CHANNEL": "drop table;"}, "unknown_currency"),
+    ({"CUSTOMER": "c", "AMOUNT": "1", "CHANNEL": "drop table;", "ID": "i" * 65}, "invalid_channel"),
+    ({"CUSTOMER": "c", "AMOUNT": "1", "ID": "i" * 65}, "invalid_source_transaction_id"),
+    ({"CUSTOMER": "c", "AMOUNT": "1", "WHEN": "2126-03-10 10:00:00"}, "event_time_in_future"),
+]
+
+
+def test_bronze_lines_and_ids_are_json_dumps_of_the_record(tmp_path):
+    """Whatever the values, a line is json.dumps(record, separators=(",", ":")) and a row without a source id
+    gets uuid5 over json.dumps([import name, line, record with an empty id], sort_keys=True): the import
+    assembles both texts itself, so this pins them to what earlier versions wrote."""
+    columns = dict.fromkeys(AWKWARD_MAPPING.columns.values())  # JSON lines take their columns from the first
+    rows = [
+        {**columns, "WHEN": "2026-03-10 09:00:00", **r} for r in AWKWARD_ACCEPTED + [r for r, _ in AWKWARD_REJECTED]
+    ]
+    source = tmp_path / "history.jsonl"
+    source.write_text("".join(json.dumps({**row, "LINE": line}) + "\n" for line, row in enumerate(rows, start=1)))
+    summary = import_file(source, LakeResource(root=str(tmp_path / "lake")), "partner", AWKWARD_MAPPING)
+
+    assert (summary.accepted, summary.rejected) == (len(AWKWARD_ACCEPTED), len(AWKWARD_REJECTED))
+    with open(summary.reject_file) as fh:
+        assert [r["rule"] for r in csv.DictReader(fh)] == [rule for _, rule in AWKWARD_REJECTED]
+    lines = [line for f in sorted(summary.bronze_files) for line in f.read_bytes().splitlines(keepends=True)]
+    records = [json.loads(line) for line in lines]
+    for line, record in zip(lines, records, strict=True):
+        assert line == json.dumps(record, separators=(",", ":")).encode() + b"\n"
+    by_line = {int(r["terminal_id"]): r for r in records}
+    for line in (1, 2, 3):
+        content = json.dumps(["partner", line, {**by_line[line], "transaction_id": ""}], sort_keys=True, default=str)
+        assert by_line[line]["transaction_id"] == str(uuid.uuid5(ID_NAMESPACE, content))
+    assert by_line[4]["transaction_id"] == str(uuid.uuid5(ID_NAMESPACE, "partner:A-17"))
+    assert by_line[5]["transaction_id"] == "5b6f1c1e-8f1e-4a43-9f0c-6f9d2c1b7a10"
+    assert by_line[6]["transaction_id"] == str(uuid.uuid5(ID_NAMESPACE, "partner:Ünïcode-id"))
+
+    assert [by_line[i]["customer_id"] for i in (1, 3, 4)] == ["Zoë Ångström", "\ud800 lone", "rocket 🚀"]
+    assert [by_line[i]["fraud_scenario"] for i in (1, 2, 3)] == ['naïve “q” "q" \\ / x', "a\x00\x1f\nb", None]
+    assert [by_line[i]["amount"] for i in (1, 2, 3)] == [85.65, 0.01, 1_000_000.0]
+    assert [by_line[i]["currency"] for i in (1, 2)] == ["EUR", "JPY"]
+    assert (by_line[4]["channel"], by_line[4]["merchant_category"]) == ("contactless", "food & drink")
+    assert (by_line[1]["merchant_category"], by_line[1]["customer_country"]) == ("general", "NL")
+    assert by_line[5]["event_time"] == "2026-03-10T04:30:00.000000Z"
+    assert by_line[6]["event_time"] == "2026-03-10T10:00:00.123456Z"
+
+
+def test_an_event_time_before_the_year_1000_is_written_with_a_four_digit_year(tmp_path):
+    source = tmp_path / "history.csv"
+    source.write_text("WHEN,CUSTOMER,TERMINAL,AMOUNT\n0999-05-01 10:00:00,C1,T1,3.50\n")
+    mapping = ColumnMapping(
+        columns={"event_time": "WHEN", "customer_id": "CUSTOMER", "terminal_id": "TERMINAL", "amount": "AMOUNT"}
+    )
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    summary = import_file(source, lake, "partner", mapping)
+    assert summary.days == {"0999-05-01"}
+    assert summary.bronze_files == [
+        lake.bronze_source_dir(date(999, 5, 1), "import-partner") / summary.bronze_files[0].name
+    ]
+    assert _bronze_records(tmp_path / "lake")[0]["event_time"] == "0999-05-01T10:00:00.000000Z"
