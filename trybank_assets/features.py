@@ -12,8 +12,8 @@ They restart at 00:00 UTC like the "earlier today" part of the day windows, so s
 exactly from the day's stream alone; a burst straddling midnight is seen only from its post-midnight
 part (only the first hour's transactions are affected: about 4% of a day spread evenly).
 
-``derive_features`` is written against a tiny set of primitives (``FeatureOps``); Spark runs it
-over Columns (``SparkFeatureOps`` in the gold asset), serving over Python numbers
+``derive_features`` is written against a tiny set of primitives (``FeatureOps``); gold runs it
+over numpy arrays (``NumpyFeatureOps`` in ``assets/history_arrays.py``), serving over Python numbers
 (``PythonFeatureOps``). Amounts enter as integer cents and counts as integers, so both paths do
 the same IEEE operations on the same exact inputs and agree to the last bit.
 """

@@ -1,7 +1,7 @@
 """Gold: point-in-time features, one row per silver transaction, from events strictly before it."""
 
-from collections.abc import Callable
 from datetime import date, timedelta
+from functools import partial
 
 from dagster import (
     AssetCheckResult,
@@ -13,12 +13,13 @@ from dagster import (
     asset,
 )
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
     DateType,
     DoubleType,
+    LongType,
     StringType,
     StructField,
     StructType,
@@ -30,20 +31,21 @@ from trybank_assets.assets.aggregates import (
     TERMINAL_AGGREGATES_SCHEMA,
     international_flag,
 )
+from trybank_assets.assets.history_arrays import (
+    CUSTOMER_AGGREGATE_COLUMNS,
+    TERMINAL_AGGREGATE_COLUMNS,
+    TERMINAL_COLUMNS,
+    customer_features,
+    terminal_figures,
+)
 from trybank_assets.assets.silver import SILVER_SCHEMA
-from trybank_assets.assets.velocity import earlier_at_terminal_today, velocity_columns
 from trybank_assets.automation import DAILY_CHAIN, DAILY_FRESHNESS
 from trybank_assets.features import (
-    CUSTOMER_WINDOWS,
     FEATURE_NAMES,
     FEATURES,
     LABEL_DELAY_DAYS,
     LOOKBACK_DAYS,
-    TERMINAL_HABIT_DAYS,
     TERMINAL_LOOKBACK_DAYS,
-    TERMINAL_WINDOWS,
-    VELOCITY_WINDOWS,
-    derive_features,
 )
 from trybank_assets.lake_layout import earliest_day
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
@@ -73,86 +75,11 @@ GOLD_SCHEMA = StructType(
 )
 
 
-def _as_column(x) -> Column:
-    return x if isinstance(x, Column) else F.lit(x)
-
-
-class SparkFeatureOps:
-    """``features.FeatureOps`` over Spark Columns: the same IEEE operations as the Python twin."""
-
-    def div(self, num, den, default, min_den=0.0):
-        num, den = _as_column(num), _as_column(den)
-        return F.when(den > min_den, num.cast(DoubleType()) / den.cast(DoubleType())).otherwise(F.lit(default))
-
-    def flag(self, cond):
-        return cond.cast(DoubleType())
-
-    def sqrt_pos(self, x):
-        return F.when(x > 0, F.sqrt(x)).otherwise(F.lit(0.0))
-
-    def floordiv(self, x, m):
-        # x - pmod(x, m) is an exact multiple of m, so the division is exact (epoch micros < 2**53).
-        return ((x - F.pmod(x, F.lit(m))) / F.lit(m)).cast("long")
-
-    def mod(self, x, m):
-        return F.pmod(x, F.lit(m))
-
-    def to_double(self, x):
-        return _as_column(x).cast(DoubleType())
-
-    def elapsed_seconds(self, now_us, previous_us, cap):
-        elapsed = (now_us - previous_us).cast(DoubleType()) / F.lit(1e6)
-        return F.when(previous_us.isNull(), F.lit(cap)).otherwise(F.least(elapsed, F.lit(cap)))
-
-
-# An aggregate over a look-back: (function, aggregate column, nearest day back, farthest day back).
-LookBack = tuple[Callable[[str], Column], str, int, int]
-
-
-def _with_lookback(tx: DataFrame, aggregates: DataFrame, key: str, windows: dict[str, LookBack]) -> DataFrame:
-    """``tx`` with each output column of ``windows``: its function over the look-back days of ``aggregates``.
-
-    Range windows over the day number, on the transactions and the aggregate rows together: one sort of
-    them per key, and no join back (a join would repeat every aggregate row once per day looking back at
-    it, or shuffle the transactions again). Transactions hold no aggregate values, so the windows see the
-    aggregate rows only; integer sums, a max and per-day lists, so the result is exact whatever the order.
-    """
-    columns = sorted({column for _, column, _, _ in windows.values()})
-    rows = tx.withColumn("_tx", F.lit(True)).unionByName(
-        aggregates.select(key, "date", *[F.col(c).alias(f"_agg_{c}") for c in columns], F.lit(False).alias("_tx")),
-        allowMissingColumns=True,
-    )
-    by_day = Window.partitionBy(key).orderBy(F.unix_date("date"))
-    looked_back = [
-        function(f"_agg_{column}").over(by_day.rangeBetween(-farthest, -nearest)).alias(name)
-        for name, (function, column, nearest, farthest) in windows.items()
-    ]
-    return rows.select(*tx.columns, "_tx", *looked_back).where("_tx").drop("_tx")
-
-
-def _customer_history(tx: DataFrame, customer_aggregates: DataFrame) -> DataFrame:
-    """``tx`` with the customer's sums over each window's previous whole days, and the last event before."""
-    windows: dict[str, LookBack] = {}
-    for n in CUSTOMER_WINDOWS:
-        windows[f"prior_count_{n}"] = (F.sum, "txn_count", 1, n)
-        windows[f"prior_cents_{n}"] = (F.sum, "amount_cents_sum", 1, n)
-    windows["prior_cents_sq"] = (F.sum, "amount_cents_sq_sum", 1, LOOKBACK_DAYS)
-    windows["prior_international"] = (F.sum, "international_count", 1, LOOKBACK_DAYS)
-    windows["prior_previous_us"] = (F.max, "last_event_us", 1, LOOKBACK_DAYS)
-    windows["prior_terminal_days"] = (F.collect_list, "terminal_ids", 1, TERMINAL_HABIT_DAYS)  # one array a day
-    return _with_lookback(tx, customer_aggregates, "customer_id", windows)
-
-
-def _terminal_history(tx: DataFrame, terminal_aggregates: DataFrame) -> DataFrame:
-    """``tx`` with the terminal's counts and labelled fraud over each window, shifted by the label delay; transactions
-    and amounts over the previous days the terminal's typical amount is taken from (no label, no delay)."""
-    windows: dict[str, LookBack] = {}
-    for n in TERMINAL_WINDOWS:
-        windows[f"terminal_count_{n}"] = (F.sum, "txn_count", LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
-        windows[f"terminal_fraud_{n}"] = (F.sum, "fraud_count", LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
-    windows["terminal_recent_count"] = (F.sum, "txn_count", 1, TERMINAL_HABIT_DAYS)
-    windows["terminal_recent_cents"] = (F.sum, "amount_cents_sum", 1, TERMINAL_HABIT_DAYS)
-    return _with_lookback(tx, terminal_aggregates, "terminal_id", windows)
+def _with_aggregates(tx: DataFrame, aggregates: DataFrame, key: str, columns: tuple[str, ...]) -> DataFrame:
+    """``tx`` and the aggregate rows (``key``, date and ``columns``, no transaction_id) hash-partitioned by ``key``:
+    each partition holds every row of its keys, for ``history_arrays`` to compute over."""
+    rows = tx.unionByName(aggregates.select(key, "date", *columns), allowMissingColumns=True)
+    return rows.repartition(key)
 
 
 def transaction_features(
@@ -162,12 +89,13 @@ def transaction_features(
 
     ``customer_aggregates`` must cover the 30 days before each silver day and
     ``terminal_aggregates`` the 37 days before; days they lack count as no activity.
+    The transactions are shuffled once by terminal and once by customer, each time with that key's aggregate
+    rows, and each partition's figures are computed at once with numpy (``history_arrays``).
     """
     tx = silver.select(
         "transaction_id",
         "customer_id",
         "terminal_id",
-        "event_time",
         "is_fraud",
         "fraud_scenario",
         "date",
@@ -175,58 +103,12 @@ def transaction_features(
         F.unix_micros("event_time").alias("event_us"),
         international_flag().alias("international"),
     )
-    # Each key's windows right after its look-back, whose shuffle by the key also clusters every window
-    # partitioned by the key and more: the transactions are shuffled once per key, not once per window.
-    tx = _customer_history(tx, customer_aggregates)
-    earlier_today = (
-        Window.partitionBy("customer_id", "date").orderBy("event_us").rangeBetween(Window.unboundedPreceding, -1)
+    with_terminal = StructType([*tx.schema.fields, *[StructField(c, LongType(), False) for c in TERMINAL_COLUMNS]])
+    tx = _with_aggregates(tx, terminal_aggregates, "terminal_id", TERMINAL_AGGREGATE_COLUMNS).mapInArrow(
+        partial(terminal_figures, names=with_terminal.names), with_terminal
     )
-    cents = F.col("amount_cents")
-    tx = tx.select(
-        "*",
-        F.count(F.lit(1)).over(earlier_today).alias("today_count"),
-        F.coalesce(F.sum(cents).over(earlier_today), F.lit(0)).alias("today_cents"),
-        F.coalesce(F.sum(cents * cents).over(earlier_today), F.lit(0)).alias("today_cents_sq"),
-        F.coalesce(F.sum("international").over(earlier_today), F.lit(0)).alias("today_international"),
-        F.max("event_us").over(earlier_today).alias("today_previous_us"),
-        earlier_at_terminal_today().alias("today_at_terminal"),
-        *velocity_columns("customer"),
-    )
-    tx = _terminal_history(tx, terminal_aggregates)
-    tx = tx.select("*", *velocity_columns("terminal"))
-
-    def prior(name: str) -> Column:
-        return F.coalesce(F.col(name), F.lit(0))
-
-    raw = {"amount_cents": F.col("amount_cents"), "event_us": F.col("event_us")}
-    for n in CUSTOMER_WINDOWS:
-        raw[f"customer_count_{n}"] = prior(f"prior_count_{n}") + F.col("today_count")
-        raw[f"customer_cents_{n}"] = prior(f"prior_cents_{n}") + F.col("today_cents")
-    raw["customer_cents_sq_30"] = prior("prior_cents_sq") + F.col("today_cents_sq")
-    raw["customer_international_30"] = prior("prior_international") + F.col("today_international")
-    raw["customer_previous_us"] = F.coalesce(F.col("today_previous_us"), F.col("prior_previous_us"))
-    for n in TERMINAL_WINDOWS:
-        raw[f"terminal_count_{n}"] = prior(f"terminal_count_{n}")
-        raw[f"terminal_fraud_{n}"] = prior(f"terminal_fraud_{n}")
-    for who in ("customer", "terminal"):
-        for suffix, _, _ in VELOCITY_WINDOWS:
-            raw[f"{who}_count_{suffix}"] = F.col(f"{who}_count_{suffix}")
-            raw[f"{who}_cents_{suffix}"] = F.col(f"{who}_cents_{suffix}")
-    seen_before = F.coalesce(F.array_contains(F.flatten("prior_terminal_days"), F.col("terminal_id")), F.lit(False))
-    raw["customer_terminal_seen"] = (seen_before | (F.col("today_at_terminal") > 0)).cast("long")
-    raw["terminal_recent_count"] = prior("terminal_recent_count")
-    raw["terminal_recent_cents"] = prior("terminal_recent_cents")
-
-    features = derive_features(raw, SparkFeatureOps())
-    return tx.select(
-        "transaction_id",
-        "customer_id",
-        "terminal_id",
-        "event_time",
-        "is_fraud",
-        "fraud_scenario",
-        *[features[name].alias(name) for name in FEATURE_NAMES],
-        "date",
+    return _with_aggregates(tx, customer_aggregates, "customer_id", CUSTOMER_AGGREGATE_COLUMNS).mapInArrow(
+        partial(customer_features, names=GOLD_SCHEMA.names), GOLD_SCHEMA
     )
 
 

@@ -1,5 +1,8 @@
 """The one place a SparkSession is configured: local[*] by default, a cluster by settings."""
 
+import os
+import sys
+
 from dagster_pyspark import LazyPySparkResource
 
 from trybank_assets.lib.spark_tables import VACUUM_RETENTION_CONF
@@ -9,6 +12,10 @@ from trybank_assets.settings import TrybankSettings
 # pyproject.toml with the delta-spark wheel, which holds only Python). Spark's Ivy fetches the jar and its
 # dependencies from Maven Central at session start (cached in ~/.ivy2 after the first time).
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+
+# Python workers (gold's mapInArrow) run PYSPARK_PYTHON, else "python3" from PATH, which may lack numpy and pyarrow
+# (Spark ignores spark.pyspark.python there). They run this interpreter unless the operator chose another.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 # Static: a JVM takes them at its start. A Spark Connect server needs them at its own start (a client
 # cannot add them); a local session or a spark:// driver gets them from spark_conf.

@@ -1,0 +1,301 @@
+"""Gold's point-in-time figures computed with numpy over Arrow batches, one partition of a key at a time.
+
+Gold hash-partitions the transactions together with the daily aggregate rows by a key (the terminal, then the
+customer), so a partition holds every transaction and aggregate row of its keys. For all of its transactions at
+once, the functions here compute:
+
+- look-back sums over the aggregate rows of whole previous days: prefix sums over the rows sorted by key and
+  day, and a binary search for each transaction's first and last day;
+- figures over the same key's transactions of the same UTC day strictly before the transaction in event order
+  (``event_us`` smaller: transactions at the same microsecond never see each other), all of them ("earlier
+  today") or those of the last N seconds (``event_us`` in [now - N s, now), ``features.VELOCITY_WINDOWS``, so
+  a window reaches back at most to 00:00 UTC);
+- the customer's previous event, and whether it used the terminal in the previous days or earlier today.
+
+Counts and integer cent sums, so every figure is exact. ``NumpyFeatureOps`` then does the very IEEE operations of
+``features.PythonFeatureOps``, so the features are the same to the last bit.
+"""
+
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trybank_assets.features import (
+    CUSTOMER_WINDOWS,
+    LABEL_DELAY_DAYS,
+    LOOKBACK_DAYS,
+    TERMINAL_HABIT_DAYS,
+    TERMINAL_LOOKBACK_DAYS,
+    TERMINAL_WINDOWS,
+    VELOCITY_WINDOWS,
+    derive_features,
+)
+
+MICROS_PER_SECOND = 1_000_000
+# Rows per Arrow batch handed back to Spark.
+BATCH_ROWS = 65_536
+# Aggregate rows are told from transactions by their missing transaction_id.
+TRANSACTION_ID = "transaction_id"
+
+TERMINAL_COLUMNS = (
+    *[f"terminal_{what}_{n}" for n in TERMINAL_WINDOWS for what in ("count", "fraud")],
+    "terminal_recent_count",
+    "terminal_recent_cents",
+    *[f"terminal_{what}_{suffix}" for suffix, _, _ in VELOCITY_WINDOWS for what in ("count", "cents")],
+)
+TERMINAL_AGGREGATE_COLUMNS = ("txn_count", "amount_cents_sum", "fraud_count")
+CUSTOMER_AGGREGATE_COLUMNS = (
+    "txn_count",
+    "amount_cents_sum",
+    "amount_cents_sq_sum",
+    "international_count",
+    "last_event_us",
+    "terminal_ids",
+)
+# No event: below every event time Spark can hold.
+_NO_EVENT = np.iinfo(np.int64).min
+
+
+class NumpyFeatureOps:
+    """``features.FeatureOps`` over numpy arrays: the same IEEE operations as the Python twin, element-wise.
+    ``elapsed_seconds`` takes the previous events as a masked array (masked where there is none)."""
+
+    def div(self, num, den, default, min_den=0.0):
+        den = np.asarray(den)
+        num, den_f, ok = np.broadcast_arrays(np.asarray(num).astype(np.float64), den.astype(np.float64), den > min_den)
+        return np.divide(num, den_f, out=np.full(num.shape, default, dtype=np.float64), where=ok)
+
+    def flag(self, cond):
+        return cond.astype(np.float64)
+
+    def sqrt_pos(self, x):
+        return np.sqrt(x, out=np.zeros_like(x), where=x > 0)
+
+    def floordiv(self, x, m):
+        return x // m
+
+    def mod(self, x, m):
+        return x % m
+
+    def to_double(self, x):
+        return x.astype(np.float64)
+
+    def elapsed_seconds(self, now_us, previous_us, cap):
+        elapsed = (now_us - previous_us.data).astype(np.float64) / 1e6
+        return np.where(previous_us.mask, cap, np.minimum(elapsed, cap))
+
+
+def _codes(*columns: pa.ChunkedArray | pa.Array) -> list[np.ndarray]:
+    """Integer codes of string columns, the same for the same string across ``columns``."""
+    type_ = columns[0].type
+    chunks = [chunk.cast(type_) for column in columns for chunk in getattr(column, "chunks", [column]) if len(chunk)]
+    if not chunks:
+        return [np.zeros(0, np.int64) for _ in columns]
+    codes = pc.dictionary_encode(pa.concat_arrays(chunks)).indices.to_numpy().astype(np.int64)
+    return np.split(codes, np.cumsum([len(c) for c in columns[:-1]]))
+
+
+def _longs(column: pa.ChunkedArray, null: int = 0) -> np.ndarray:
+    return pc.fill_null(column, null).to_numpy().astype(np.int64)
+
+
+def _days(table: pa.Table) -> np.ndarray:
+    return table["date"].cast(pa.int32()).to_numpy().astype(np.int64)
+
+
+def _back(order: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    """Values computed in ``order`` put back in the rows' own order."""
+    values = np.empty_like(sorted_values)
+    values[order] = sorted_values
+    return values
+
+
+def _prefix_sums(values: np.ndarray) -> np.ndarray:
+    # Wrapping int64 sums: a difference of two is exact whenever the window's own sum fits.
+    return np.concatenate(([0], np.cumsum(values, dtype=np.int64)))
+
+
+class _DayWindows:
+    """Each transaction's rows of the same key among the aggregate rows of the days [d - farthest, d - nearest],
+    d its day."""
+
+    def __init__(self, row_key: np.ndarray, row_day: np.ndarray, tx_key: np.ndarray, tx_day: np.ndarray, reach: int):
+        self._order = np.lexsort((row_day, row_key))
+        days = np.concatenate((row_day, tx_day))
+        first, span = days.min(), int(days.max() - days.min()) + reach + 1
+        _check_fits(max(int(row_key.max(initial=0)), int(tx_key.max(initial=0))), span)
+        # key * span + day, shifted by the farthest reach so a window's first day stays within its key.
+        self._positions = row_key[self._order] * span + (row_day[self._order] - first + reach)
+        self._tx_positions = tx_key * span + (tx_day - first + reach)
+
+    def rows(self, nearest: int, farthest: int) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end (exclusive) of each transaction's window in the rows sorted by key and day."""
+        start = np.searchsorted(self._positions, self._tx_positions - farthest, "left")
+        end = np.searchsorted(self._positions, self._tx_positions - nearest, "right")
+        return start, end
+
+    def sum(self, values: np.ndarray, nearest: int, farthest: int) -> np.ndarray:
+        start, end = self.rows(nearest, farthest)
+        prefix = _prefix_sums(values[self._order])
+        return prefix[end] - prefix[start]
+
+    def max(self, values: np.ndarray, nearest: int, farthest: int) -> np.ndarray:
+        """The largest of ``values`` in each window, ``_NO_EVENT`` for none: one pass per row of the widest one."""
+        start, end = self.rows(nearest, farthest)
+        ordered = values[self._order]
+        best = np.full(len(start), _NO_EVENT, dtype=np.int64)
+        width = end - start
+        for k in range(int(width.max(initial=0))):
+            inside = width > k
+            best[inside] = np.maximum(best[inside], ordered[start[inside] + k])
+        return best
+
+
+class _SameDay:
+    """Each transaction's earlier transactions of the same key on the same UTC day (``event_us`` smaller)."""
+
+    def __init__(self, key: np.ndarray, day: np.ndarray, event_us: np.ndarray):
+        self._order = np.lexsort((event_us, day, key))
+        key, day, event_us = key[self._order], day[self._order], event_us[self._order]
+        new_day = np.ones(len(key), dtype=bool)
+        new_day[1:] = (key[1:] != key[:-1]) | (day[1:] != day[:-1])
+        new_instant = new_day.copy()
+        new_instant[1:] |= event_us[1:] != event_us[:-1]
+        day_index = np.cumsum(new_day) - 1
+        # Sorted positions: the key's day starts at day_start; the transaction's earlier ones end at earlier_end
+        # (the first transaction of its instant).
+        self._day_start = np.flatnonzero(new_day)[day_index]
+        self._earlier_end = np.flatnonzero(new_instant)[np.cumsum(new_instant) - 1]
+        self._event_us = event_us
+        self._day_index = day_index
+
+    def count(self) -> np.ndarray:
+        return _back(self._order, self._earlier_end - self._day_start)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        prefix = _prefix_sums(values[self._order])
+        return _back(self._order, prefix[self._earlier_end] - prefix[self._day_start])
+
+    def previous_event(self) -> np.ndarray:
+        """The latest earlier event time, ``_NO_EVENT`` for none."""
+        has_earlier = self._earlier_end > self._day_start
+        previous = np.where(has_earlier, self._event_us[np.maximum(self._earlier_end - 1, 0)], _NO_EVENT)
+        return _back(self._order, previous)
+
+    def within(self, seconds: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Count and sum of ``values`` over the earlier transactions of the last ``seconds``."""
+        since_start = self._event_us - self._event_us[self._day_start]
+        span = int(since_start.max(initial=0)) + 1
+        _check_fits(int(self._day_index.max(initial=0)), span)
+        positions = self._day_index * span + since_start
+        window_start = np.searchsorted(positions, positions - np.minimum(since_start, seconds * MICROS_PER_SECOND))
+        prefix = _prefix_sums(values[self._order])
+        return (
+            _back(self._order, self._earlier_end - window_start),
+            _back(self._order, prefix[self._earlier_end] - prefix[window_start]),
+        )
+
+
+def _check_fits(largest_key: int, span: int) -> None:
+    if (largest_key + 1) * span >= 2**62:
+        raise ValueError(f"{largest_key + 1} keys of {span} positions each do not fit in 64-bit positions")
+
+
+def _partition(batches: Iterator[pa.RecordBatch]) -> tuple[pa.Table, pa.Table] | None:
+    """The partition's transactions and aggregate rows, or None when it has no transaction."""
+    rows = pa.Table.from_batches(list(batches))
+    is_transaction = pc.is_valid(rows[TRANSACTION_ID])
+    transactions = rows.filter(is_transaction)
+    if not transactions.num_rows:
+        return None
+    return transactions, rows.filter(pc.invert(is_transaction))
+
+
+def _to_batches(columns: dict[str, pa.ChunkedArray | np.ndarray], names: list[str]) -> Iterator[pa.RecordBatch]:
+    table = pa.table({name: columns[name] for name in names}).combine_chunks()
+    yield from table.to_batches(max_chunksize=BATCH_ROWS)
+
+
+def terminal_figures(batches: Iterator[pa.RecordBatch], names: list[str]) -> Iterator[pa.RecordBatch]:
+    """The transactions of a partition by terminal, with ``TERMINAL_COLUMNS``: the terminal's label-delayed counts
+    and fraud, its transactions and cents of the previous ``TERMINAL_HABIT_DAYS`` days, and its velocity."""
+    partition = _partition(batches)
+    if partition is None:
+        return
+    tx, aggregates = partition
+    tx_key, row_key = _codes(tx["terminal_id"], aggregates["terminal_id"])
+    tx_day = _days(tx)
+    history = _DayWindows(row_key, _days(aggregates), tx_key, tx_day, TERMINAL_LOOKBACK_DAYS)
+    count, cents, fraud = (_longs(aggregates[c]) for c in TERMINAL_AGGREGATE_COLUMNS)
+    out: dict = {name: tx[name] for name in tx.column_names}
+    for n in TERMINAL_WINDOWS:
+        out[f"terminal_count_{n}"] = history.sum(count, LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
+        out[f"terminal_fraud_{n}"] = history.sum(fraud, LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
+    out["terminal_recent_count"] = history.sum(count, 1, TERMINAL_HABIT_DAYS)
+    out["terminal_recent_cents"] = history.sum(cents, 1, TERMINAL_HABIT_DAYS)
+    today = _SameDay(tx_key, tx_day, _longs(tx["event_us"]))
+    for suffix, seconds, _ in VELOCITY_WINDOWS:
+        out[f"terminal_count_{suffix}"], out[f"terminal_cents_{suffix}"] = today.within(
+            seconds, _longs(tx["amount_cents"])
+        )
+    yield from _to_batches(out, names)
+
+
+def customer_features(batches: Iterator[pa.RecordBatch], names: list[str]) -> Iterator[pa.RecordBatch]:
+    """Gold rows of the transactions of a partition by customer that carry ``TERMINAL_COLUMNS``: the customer's
+    figures, then every feature by ``derive_features``."""
+    partition = _partition(batches)
+    if partition is None:
+        return
+    tx, aggregates = partition
+    tx_key, row_key = _codes(tx["customer_id"], aggregates["customer_id"])
+    tx_day, row_day = _days(tx), _days(aggregates)
+    event_us, cents = _longs(tx["event_us"]), _longs(tx["amount_cents"])
+    history = _DayWindows(row_key, row_day, tx_key, tx_day, LOOKBACK_DAYS)
+    today = _SameDay(tx_key, tx_day, event_us)
+    today_count = today.count()
+    today_cents = today.sum(cents)
+
+    raw: dict = {"amount_cents": cents, "event_us": event_us}
+    for n in CUSTOMER_WINDOWS:
+        raw[f"customer_count_{n}"] = history.sum(_longs(aggregates["txn_count"]), 1, n) + today_count
+        raw[f"customer_cents_{n}"] = history.sum(_longs(aggregates["amount_cents_sum"]), 1, n) + today_cents
+    raw["customer_cents_sq_30"] = history.sum(_longs(aggregates["amount_cents_sq_sum"]), 1, LOOKBACK_DAYS) + today.sum(
+        cents * cents
+    )
+    raw["customer_international_30"] = history.sum(
+        _longs(aggregates["international_count"]), 1, LOOKBACK_DAYS
+    ) + today.sum(_longs(tx["international"]))
+    previous = today.previous_event()
+    previous = np.where(
+        previous != _NO_EVENT, previous, history.max(_longs(aggregates["last_event_us"], _NO_EVENT), 1, LOOKBACK_DAYS)
+    )
+    raw["customer_previous_us"] = np.ma.masked_array(previous, mask=previous == _NO_EVENT)
+    for name in TERMINAL_COLUMNS:
+        raw[name] = _longs(tx[name])
+    for suffix, seconds, _ in VELOCITY_WINDOWS:
+        raw[f"customer_count_{suffix}"], raw[f"customer_cents_{suffix}"] = today.within(seconds, cents)
+    raw["customer_terminal_seen"] = _terminal_seen(tx, aggregates, tx_key, row_key, tx_day, row_day, event_us)
+
+    out: dict = {name: tx[name] for name in tx.column_names}
+    # The event time is not shuffled: it is the event_us microseconds as a timestamp.
+    out["event_time"] = pa.array(event_us, pa.timestamp("us", tz="UTC"))
+    out |= derive_features(raw, NumpyFeatureOps())
+    yield from _to_batches(out, names)
+
+
+def _terminal_seen(tx, aggregates, tx_customer, row_customer, tx_day, row_day, event_us) -> np.ndarray:
+    """1 when the customer used the transaction's terminal in the previous ``TERMINAL_HABIT_DAYS`` days (the
+    aggregate rows' ``terminal_ids``) or earlier the same day, else 0."""
+    used = aggregates["terminal_ids"]
+    used_row = pc.list_parent_indices(used).to_numpy()
+    tx_terminal, used_terminal = _codes(tx["terminal_id"], pc.list_flatten(used))
+    terminals = int(max(tx_terminal.max(initial=0), used_terminal.max(initial=0))) + 1
+    tx_pair = tx_customer * terminals + tx_terminal
+    used_pair = row_customer[used_row] * terminals + used_terminal
+    seen_before = _DayWindows(used_pair, row_day[used_row], tx_pair, tx_day, TERMINAL_HABIT_DAYS)
+    start, end = seen_before.rows(1, TERMINAL_HABIT_DAYS)
+    earlier_today = _SameDay(tx_pair, tx_day, event_us).count()
+    return ((end > start) | (earlier_today > 0)).astype(np.int64)
