@@ -11,7 +11,7 @@ from dagster import (
     asset,
 )
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import Column, DataFrame, Observation
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DateType, LongType, StringType, StructField, StructType
 
@@ -20,12 +20,11 @@ from trybank_assets.automation import DAILY_CHAIN, DAILY_FRESHNESS
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
 from trybank_assets.lib.partition_checks import (
     DailyAssetEvents,
-    count_by_day,
-    counted_by_day,
     daily_check,
     evaluations_by_day,
+    rows_by_day,
 )
-from trybank_assets.lib.spark_tables import read_days, replace_days
+from trybank_assets.lib.spark_tables import current_version, read_days, replace_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
 
@@ -109,19 +108,19 @@ def terminal_daily_aggregates_of(silver: DataFrame) -> DataFrame:
 def _materialize(context, spark, lake, build, table: Path, schema: StructType, check: str) -> DailyAssetEvents:
     session = spark.spark_session
     days: list[date] = run_days(context)
-    observed = Observation(check)  # silver's rows per day, counted as the write reads them
-    silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA).observe(
-        observed, *count_by_day(days, "silver_rows")
+    # The silver version read, pinned, so the check counts the very rows the aggregates were built from.
+    silver = read_days(
+        session, lake.silver_transactions, days, SILVER_SCHEMA, version=current_version(lake.silver_transactions)
     )
     commit = replace_days(build(silver), table, days)
     written = read_days(session, table, days, schema, version=commit.version)
     aggregated = {r["date"]: r["txns"] for r in written.groupBy("date").agg(F.sum("txn_count").alias("txns")).collect()}
-    silver_rows = counted_by_day(observed.get, days, "silver_rows")
+    silver_rows = rows_by_day(silver)
     yield MaterializeResult(
         metadata=materialization_metadata(context, written, commit, silver_rows=sum(silver_rows.values()))
     )
     yield from evaluations_by_day(
-        context, {d: [counts_match_silver(check, aggregated.get(d, 0), silver_rows[d])] for d in days}
+        context, {d: [counts_match_silver(check, aggregated.get(d, 0), silver_rows.get(d, 0))] for d in days}
     )
 
 

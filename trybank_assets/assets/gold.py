@@ -13,7 +13,7 @@ from dagster import (
     asset,
 )
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
@@ -51,13 +51,12 @@ from trybank_assets.lake_layout import earliest_day
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
 from trybank_assets.lib.partition_checks import (
     DailyAssetEvents,
-    count_by_day,
-    counted_by_day,
     daily_check,
     evaluations_by_day,
     repeated_ids_by_day,
+    rows_by_day,
 )
-from trybank_assets.lib.spark_tables import days_with_rows, read_days, replace_days
+from trybank_assets.lib.spark_tables import current_version, days_with_rows, read_days, replace_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
 
@@ -201,9 +200,9 @@ def gold_transaction_features(
 ) -> DailyAssetEvents:
     session = spark.spark_session
     days = run_days(context)
-    observed = Observation("gold_input")  # silver's rows per day, counted as the write reads them
-    silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA).observe(
-        observed, *count_by_day(days, "silver_rows")
+    # The silver version read, pinned, so the check counts the very rows gold was computed from.
+    silver = read_days(
+        session, lake.silver_transactions, days, SILVER_SCHEMA, version=current_version(lake.silver_transactions)
     )
     customer = read_days(
         session,
@@ -230,7 +229,7 @@ def gold_transaction_features(
         .collect()
     }
     repeated = repeated_ids_by_day(gold)
-    silver_rows = counted_by_day(observed.get, days, "silver_rows")
+    silver_rows = rows_by_day(silver)
     missing = missing_history_days(session, lake, days, daily_partitions.start.date())
     yield MaterializeResult(
         metadata=materialization_metadata(context, gold, commit, silver_rows=sum(silver_rows.values()))
@@ -241,7 +240,7 @@ def gold_transaction_features(
         results[d] = gold_check_results(
             day["_rows"] if day else 0,
             repeated.get(d, 0),
-            silver_rows[d],
+            silver_rows.get(d, 0),
             {n: day[n] for n in FEATURE_NAMES if day[n]} if day else {},
             [m for m in missing if d - timedelta(days=TERMINAL_LOOKBACK_DAYS) <= m < d],
         )

@@ -42,10 +42,12 @@ from trybank_assets.bronze_contract import (
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
 from trybank_assets.lib.partition_checks import (
     DailyAssetEvents,
+    collect_days,
     count_by_day,
     counted_by_day,
     daily_check,
     evaluations_by_day,
+    listed_by_day,
     repeated_ids_by_day,
 )
 from trybank_assets.lib.spark_tables import DeltaCommit, read_days, read_quarantine_days, replace_silver_days
@@ -258,7 +260,7 @@ class CleanedTransactions:
             self.classified.observe(
                 observation,
                 *count_by_day(days, "bronze_rows"),
-                *count_by_day(days, "duplicates", F.col("kind") == DUPLICATE),
+                collect_days("duplicates", F.col("kind") == DUPLICATE),
             )
         )
 
@@ -378,7 +380,7 @@ def silver_transactions(
     cleaned = clean_transactions(read_bronze(session, lake, days)).observed(observed, days)
     commit = cleaned.replace_days(lake.silver_transactions, days)
     bronze_rows = counted_by_day(observed.get, days, "bronze_rows")
-    duplicates = counted_by_day(observed.get, days, "duplicates")
+    duplicates = listed_by_day(observed.get, days, "duplicates")
 
     silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA, version=commit.version)
     rows: dict[date, int] = {}

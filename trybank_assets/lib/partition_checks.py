@@ -5,12 +5,13 @@ a single-run backfill's results would land on no day, so the UI could not say wh
 daily assets' checks therefore declare the daily partitions (``daily_check``) and each asset yields one
 ``AssetCheckEvaluation`` per check and day of its run, aimed at that day's materialization, after its
 ``MaterializeResult``; then each check's empty output, as Dagster does for an ``AssetCheckResult``.
-The figures behind them are counted per day: in the aggregations the checks run anyway, or by an
-``Observation`` while the write reads its input (``count_by_day``).
+The figures behind them are counted per day: in the aggregations the checks run anyway, by an
+``Observation`` while silver's write reads bronze, whose files may grow meanwhile (``count_by_day``,
+``collect_days``), or by a read of the very table version a step read (``rows_by_day``).
 """
 
 from collections.abc import Iterator, Mapping
-from datetime import date
+from datetime import date, timedelta
 
 from dagster import (
     AssetCheckEvaluation,
@@ -29,6 +30,8 @@ from pyspark.sql import functions as F
 
 from trybank_assets.partitions import daily_partitions
 
+EPOCH = date(1970, 1, 1)
+
 # What a daily asset's step yields: its materialization, then its checks' evaluations per day.
 DailyAssetEvents = Iterator[MaterializeResult | AssetCheckEvaluation | Output]
 
@@ -38,17 +41,33 @@ def daily_check(name: str, asset: str, description: str) -> AssetCheckSpec:
     return AssetCheckSpec(name, asset=asset, description=description, partitions_def=daily_partitions)
 
 
-def count_by_day(days: list[date], name: str, condition: Column | None = None) -> list[Column]:
-    """Observation aggregates: each day's rows (those meeting ``condition``), read back by ``counted_by_day``."""
-    of_day = [F.col("date") == F.lit(d) for d in days]
-    return [
-        F.count_if(day if condition is None else day & condition).alias(f"{name}_{d.isoformat()}")
-        for d, day in zip(days, of_day, strict=True)
-    ]
+def count_by_day(days: list[date], name: str) -> list[Column]:
+    """Observation aggregates counting each day's rows, read by ``counted_by_day``: for rows that cannot be
+    read twice (bronze files may grow meanwhile). A count per day costs the run's days per row, about 5 s
+    on 183 days of 1.8M rows, so a table is counted by ``rows_by_day`` on a pinned version instead."""
+    return [F.count_if(F.col("date") == F.lit(d)).alias(f"{name}_{d.isoformat()}") for d in days]
 
 
 def counted_by_day(observed: Mapping[str, int], days: list[date], name: str) -> dict[date, int]:
     return {d: observed[f"{name}_{d.isoformat()}"] for d in days}
+
+
+def collect_days(name: str, condition: Column) -> Column:
+    """An Observation aggregate listing the day of each row meeting a rare ``condition`` (one value a row),
+    read by ``listed_by_day``."""
+    return F.collect_list(F.when(condition, F.unix_date("date"))).alias(name)
+
+
+def listed_by_day(observed: Mapping[str, list[int]], days: list[date], name: str) -> dict[date, int]:
+    counts = dict.fromkeys(days, 0)
+    for day_number in observed[name]:
+        counts[EPOCH + timedelta(days=day_number)] += 1
+    return counts
+
+
+def rows_by_day(df: DataFrame) -> dict[date, int]:
+    """Rows per day of ``df``: a read of the date partitions only (pin a Delta table's version first)."""
+    return {r["date"]: r["count"] for r in df.groupBy("date").count().collect()}
 
 
 def repeated_ids_by_day(df: DataFrame) -> dict[date, int]:

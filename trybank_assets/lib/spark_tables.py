@@ -76,6 +76,13 @@ def _load(spark: SparkSession, table: Path, version: int | None) -> DataFrame:
     return reader.load(str(table))
 
 
+def current_version(table: Path) -> int | None:
+    """The table's latest committed version, from its log's file names (None before its first commit): reading
+    that version, not the latest at each query, gives a write and its checks the same rows."""
+    versions = [int(p.stem) for p in (table / "_delta_log").glob("*.json") if p.stem.isdigit()]
+    return max(versions, default=None)
+
+
 def read_days(
     spark: SparkSession, table: Path, days: Iterable[date], schema: StructType, version: int | None = None
 ) -> DataFrame:
