@@ -349,8 +349,12 @@ def main() -> None:
             f"({1 / fsync_s / out['c4']['hello_rps']:.2f}x). What is left at c4 is latency (p50 "
             f"{out['c4']['p50_ms']} ms against {fsync_us['p50'] / 1000:.2f} ms of fsync): the write, the fsync "
             "under the app's own load and two thread hops per batch, while only 4 requests share each fsync; at 32 "
-            "connections the fsync is shared by a larger batch and the limit is CPU. Durability is kept: a scored "
-            "transaction must not be lost"
+            "connections the fsync is shared by a larger batch and the limit is the event loop's CPU: "
+            f"{1e6 / out['c32']['predict_rps']:.0f} µs per new /predict against {1e6 / out['c32']['hello_rps']:.0f} "
+            f"for hello's whole request (0.8x allows {1e6 / (TARGET_RATIO * out['c32']['hello_rps']):.0f}), of which "
+            "a new transaction's own Python work (validation, features, model and reasons, bronze line and "
+            "fingerprint, idempotency look-up, log row; docs/performance-notes.md, Serving) is over half. "
+            "Durability is kept: a scored transaction must not be lost"
         ),
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,10 @@
 A record is on disk (written, flushed, fsynced) before the API answers 2xx. Each process appends
 to its own file per day, so concurrent workers never interleave bytes. Writes are group-committed:
 requests queue their lines and wait; one writer thread writes everything queued and fsyncs once
-per file, then wakes them all (one call into the event loop per batch) and only then adds them to
-the index, whose commit is no part of durability. Requests never wait for each other's fsync in
-turn, and the event loop never blocks on the disk.
+per file, then wakes them all (one call into the event loop per batch). The index commit is no part
+of durability: it comes after the answer, at most ``_INDEX_AFTER_SECONDS`` later, in one commit for
+the batches written meanwhile, so under load most fsyncs do not wait behind an index commit.
+Requests never wait for each other's fsync in turn, and the event loop never blocks on the disk.
 
 Idempotency: a ``transaction_id`` seen before is answered with its original result and not written
 again; one still being written is answered once that write is durable. A transaction scored by
@@ -40,6 +41,8 @@ log = logging.getLogger("trybank_serving")
 SOURCE = "api"
 _MAX_OPEN_FILES = 8
 _PRUNE_EVERY_SECONDS = 3600
+# Written batches are indexed together, at most this late: one commit instead of one per batch.
+_INDEX_AFTER_SECONDS = 0.02
 
 
 class ConflictingTransaction(ValueError):
@@ -277,23 +280,35 @@ class BronzeAppender:
         self._index.close()  # the calling (event loop) thread's connection
 
     def _write_loop(self) -> None:
+        unindexed: list[_Queued] = []  # written and answered, waiting for the next index commit
+        sizes: dict[str, int] = {}
+        index_at = 0.0
         while True:
             with self._wake:
                 while not self._queue and not self._closing:
-                    self._wake.wait()
+                    if not unindexed:
+                        self._wake.wait()
+                    elif not self._wake.wait(index_at - time.monotonic()):
+                        break
                 batch, self._queue = self._queue, []
-                if not batch and self._closing:
-                    break
-            written = self._write_batch(batch)
-            if isinstance(written, Exception):
-                failure = BronzeWriteFailed(f"bronze write failed: {written}")
-                self._post(batch, self._answer, failure)
-                continue
-            # Durable: answered now. The index is a look-up table rebuilt from bronze, so its commit
-            # need not delay the answer; the ids stay in ``_pending`` until it is done.
-            self._post(batch, self._answer, None)
-            self._index_batch([row for _, rows, _ in batch for row in rows], written)
-            self._post(batch, self._settle)
+            if batch:
+                written = self._write_batch(batch)
+                if isinstance(written, Exception):
+                    self._post(batch, self._answer, BronzeWriteFailed(f"bronze write failed: {written}"))
+                else:
+                    # Durable: answered now. The index is a look-up table rebuilt from bronze, so its
+                    # commit need not delay the answer; the ids stay in ``_pending`` until it is done.
+                    self._post(batch, self._answer, None)
+                    if not unindexed:
+                        index_at = time.monotonic() + _INDEX_AFTER_SECONDS
+                    unindexed += batch
+                    sizes.update(written)  # in write order: a file's last size covers the earlier ones
+            if unindexed and (self._closing or time.monotonic() >= index_at):
+                self._index_batch([row for _, rows, _ in unindexed for row in rows], sizes)
+                self._post(unindexed, self._settle)
+                unindexed, sizes = [], {}
+            if not batch and not unindexed and self._closing:
+                break
         for handle in self._files.values():
             handle.close()
         self._index.close()

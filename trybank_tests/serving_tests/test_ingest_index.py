@@ -13,14 +13,15 @@ def test_rows_and_file_offsets_are_answered_from_disk(tmp_path):
     now = datetime.now(UTC)
     index = AcceptedIndex(tmp_path / "bronze" / "index.sqlite", retention_days=7)
     index.open()
-    index.add([_row("a", now), _row("b", now, b'{"fraud_probability":0.5}')], {"date=2026-03-16/part-1.jsonl": 300})
+    answer = '{"fraud_probability":0.5,"text":"5 times €1.000 in \\"NL\\"\\n"}'.encode()  # stored byte for byte
+    index.add([_row("a", now), _row("b", now, answer)], {"date=2026-03-16/part-1.jsonl": 300})
     index.add([], {"date=2026-03-16/part-1.jsonl": 200})  # a catch-up that read less never moves it back
     index.close()
 
     reopened = AcceptedIndex(tmp_path / "bronze" / "index.sqlite", retention_days=7)
     reopened.open()
     assert reopened.get("a") == ("fp-a", "2026-03-16", now.isoformat(), None)
-    assert reopened.get("b")[3] == b'{"fraud_probability":0.5}'
+    assert reopened.get("b")[3] == answer
     assert reopened.get("never") is None
     assert reopened.indexed_bytes() == {"date=2026-03-16/part-1.jsonl": 300}
 
