@@ -76,7 +76,8 @@ def launch(lake_root: Path, days: list[date], dagster_home: Path) -> float:
     }
     dagster_home.mkdir(exist_ok=True)
     assets = ",".join(a.key.to_user_string() for a in DAILY)
-    command = ["dg", "launch", "--assets", assets, "--partition-range", f"{days[0]}...{days[-1]}"]
+    dg = Path(sys.executable).with_name("dg")  # this environment's, whether or not it is on PATH
+    command = [str(dg), "launch", "--assets", assets, "--partition-range", f"{days[0]}...{days[-1]}"]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True)
     if done.returncode:
