@@ -279,23 +279,6 @@ def _memo(encode: Callable[[str], str]) -> Callable[[str], str]:
     return lru_cache(maxsize=1 << 16)(encode)
 
 
-# The order rows are unpacked in: the source's id first, then the bronze fields.
-_ROW_FIELDS = (
-    "transaction_id",
-    "event_time",
-    "customer_id",
-    "terminal_id",
-    "amount",
-    "currency",
-    "merchant_country",
-    "customer_country",
-    "channel",
-    "merchant_category",
-    "is_fraud",
-    "fraud_scenario",
-)
-
-
 class _BronzeLines:
     """Mapped rows → bronze lines, the contract's rules applied in a fixed order (the first rule a row breaks
     is the one reported). A batch is unpacked column by column and every value is written as JSON text once,
@@ -312,7 +295,7 @@ class _BronzeLines:
         column_index = {n: i for i, n in enumerate(names)}  # a repeated CSV header name: its last column
         defaults = {f: str(default) for f, default in mapping.defaults.items()}
         self._sources = [
-            (column_index[mapping.columns[f]] if f in mapping.columns else None, defaults.get(f)) for f in _ROW_FIELDS
+            (column_index[mapping.columns[f]] if f in mapping.columns else None, defaults.get(f)) for f in MAPPABLE
         ]
         self._import_name = import_name
         self._id_prefix = f"[{_JSON_STRING(import_name)}, "
@@ -330,7 +313,7 @@ class _BronzeLines:
         self._merchant_category = _memo(partial(_json_of, partial(contract.label, name="merchant_category")))
 
     def _columns(self, rows: list[Sequence]) -> list[Iterable[str | None]]:
-        """The batch's values per field of _ROW_FIELDS, a field's default filling its gaps."""
+        """The batch's values per field of MAPPABLE, a field's default filling its gaps."""
         columns = list(zip(*rows, strict=True))
         picked = []
         for position, default in self._sources:
