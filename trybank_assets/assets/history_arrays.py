@@ -235,11 +235,9 @@ def terminal_figures(batches: Iterator[pa.RecordBatch], names: list[str]) -> Ite
         out[f"terminal_fraud_{n}"] = history.sum(fraud, LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
     out["terminal_recent_count"] = history.sum(count, 1, TERMINAL_HABIT_DAYS)
     out["terminal_recent_cents"] = history.sum(cents, 1, TERMINAL_HABIT_DAYS)
-    today = _SameDay(tx_key, tx_day, _longs(tx["event_us"]))
+    today, amounts = _SameDay(tx_key, tx_day, _longs(tx["event_us"])), _longs(tx["amount_cents"])
     for suffix, seconds, _ in VELOCITY_WINDOWS:
-        out[f"terminal_count_{suffix}"], out[f"terminal_cents_{suffix}"] = today.within(
-            seconds, _longs(tx["amount_cents"])
-        )
+        out[f"terminal_count_{suffix}"], out[f"terminal_cents_{suffix}"] = today.within(seconds, amounts)
     yield from _to_batches(out, names)
 
 
@@ -258,10 +256,12 @@ def customer_features(batches: Iterator[pa.RecordBatch], names: list[str]) -> It
     today_count = today.count()
     today_cents = today.sum(cents)
 
+    day_count, day_cents = _longs(aggregates["txn_count"]), _longs(aggregates["amount_cents_sum"])
+
     raw: dict = {"amount_cents": cents, "event_us": event_us}
     for n in CUSTOMER_WINDOWS:
-        raw[f"customer_count_{n}"] = history.sum(_longs(aggregates["txn_count"]), 1, n) + today_count
-        raw[f"customer_cents_{n}"] = history.sum(_longs(aggregates["amount_cents_sum"]), 1, n) + today_cents
+        raw[f"customer_count_{n}"] = history.sum(day_count, 1, n) + today_count
+        raw[f"customer_cents_{n}"] = history.sum(day_cents, 1, n) + today_cents
     raw["customer_cents_sq_30"] = history.sum(_longs(aggregates["amount_cents_sq_sum"]), 1, LOOKBACK_DAYS) + today.sum(
         cents * cents
     )

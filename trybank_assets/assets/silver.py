@@ -254,8 +254,9 @@ class CleanedTransactions:
         return self._of(DUPLICATE)
 
     def observed(self, observation: Observation, days: list[date]) -> "CleanedTransactions":
-        """The same rows, counting each day's bronze rows and dropped duplicates into ``observation`` as the
-        next action reads them (``bronze_rows_by_day``), instead of another pass."""
+        """The same rows, counting each day's bronze rows (``bronze_rows_<day>``) and listing the days of the
+        dropped duplicates (``duplicates``) into ``observation`` as the next action reads them, instead of
+        another pass."""
         return CleanedTransactions(
             self.classified.observe(
                 observation,

@@ -79,8 +79,13 @@ def _load(spark: SparkSession, table: Path, version: int | None) -> DataFrame:
 def current_version(table: Path) -> int | None:
     """The table's latest committed version, from its log's file names (None before its first commit): reading
     that version, not the latest at each query, gives a write and its checks the same rows."""
-    versions = [int(p.stem) for p in (table / "_delta_log").glob("*.json") if p.stem.isdigit()]
-    return max(versions, default=None)
+    logs = _commit_logs(table)
+    return int(logs[0].stem) if logs else None
+
+
+def _commit_logs(table: Path) -> list[Path]:
+    """The table's commit files (``NNN.json`` in ``_delta_log``), newest first."""
+    return sorted((p for p in (table / "_delta_log").glob("*.json") if p.stem.isdigit()), reverse=True)
 
 
 def read_days(
@@ -186,8 +191,7 @@ def _replace(df: DataFrame, table: Path, days: list[date], partition_by: list[st
 def _find_commit(table: Path, tag: str) -> tuple[int, dict, list[dict]]:
     """The version, commitInfo and add actions of the commit tagged ``tag``, read from the log's JSON files
     (the Delta protocol's own record of it) instead of a DESCRIBE HISTORY and a count, which cost Spark jobs."""
-    logs = sorted((p for p in (table / "_delta_log").glob("*.json") if p.stem.isdigit()), reverse=True)
-    for path in logs[:50]:
+    for path in _commit_logs(table)[:50]:
         actions = [json.loads(line) for line in path.read_text().splitlines() if line]
         info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
         if info.get("userMetadata") == tag:
