@@ -48,9 +48,15 @@ from trybank_assets.lib.partition_checks import (
     daily_check,
     evaluations_by_day,
     listed_by_day,
-    repeated_ids_by_day,
+    repeats_an_id,
 )
-from trybank_assets.lib.spark_tables import DeltaCommit, read_days, read_quarantine_days, replace_silver_days
+from trybank_assets.lib.spark_tables import (
+    QUARANTINED,
+    DeltaCommit,
+    read_days,
+    read_quarantine_days,
+    replace_silver_days,
+)
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
 
@@ -141,11 +147,19 @@ def _label(name: str) -> F.Column:
     return F.lower(F.trim(F.col(name)))
 
 
-def rejection_reason(df: DataFrame) -> F.Column:
-    """The first rule of ``bronze_contract.RULES`` a raw row breaks, or null for a valid row."""
-    event_time = F.col("event_time").try_cast(TimestampType())
-    number = F.col("amount").try_cast("double")
-    amount = F.col("amount").try_cast(_EXACT_AMOUNT)
+def _parsed() -> dict[str, F.Column]:
+    """A raw row's values as its rules read them: each parsed once, then tested by several rules."""
+    return {
+        "_event_time": F.col("event_time").try_cast(TimestampType()),
+        "_number": F.col("amount").try_cast("double"),
+        "_amount": F.col("amount").try_cast(_EXACT_AMOUNT),
+    }
+
+
+def rejection_reason() -> F.Column:
+    """The first rule of ``bronze_contract.RULES`` a raw row (with its ``_parsed`` values) breaks, or null for a
+    valid row."""
+    event_time, number, amount = F.col("_event_time"), F.col("_number"), F.col("_amount")
     rules = [
         (F.col("_corrupt_record").isNotNull(), "malformed_json"),
         (_blank("transaction_id"), "missing_transaction_id"),
@@ -184,9 +198,10 @@ def rejection_reason(df: DataFrame) -> F.Column:
         ),
         (_invalid_optional("is_fraud", F.lower("is_fraud").isin("true", "false")), "invalid_is_fraud"),
     ]
-    reason = F.lit(None).cast(StringType())
-    for broken, name in reversed(rules):
-        reason = F.when(broken, F.lit(name)).otherwise(reason)
+    (first_broken, first_name), *others = rules
+    reason = F.when(first_broken, F.lit(first_name))
+    for broken, name in others:
+        reason = reason.when(broken, F.lit(name))
     return reason
 
 
@@ -284,8 +299,10 @@ def clean_transactions(raw: DataFrame) -> CleanedTransactions:
     re-run keeps the same one; an exact copy of it is a dropped duplicate, a row that differs
     from it is quarantined as ``conflicting_duplicate``.
     """
-    content = F.sha2(F.to_json(F.struct(*BRONZE_FIELDS)), 256)
-    checked = raw.withColumn("reason", rejection_reason(raw)).withColumn("_content", content)
+    content, parsed = F.sha2(F.to_json(F.struct(*BRONZE_FIELDS)), 256), _parsed()
+    checked = (
+        raw.withColumns(parsed).withColumn("reason", rejection_reason()).drop(*parsed).withColumn("_content", content)
+    )
     # Valid rows sort first, so a valid row's rank and the kept content are among valid rows only.
     by_id = Window.partitionBy("transaction_id").orderBy(F.col("reason").isNotNull(), "source", "_content")
     invalid, kept_content = F.col("reason").isNotNull(), F.first("_content").over(by_id)
@@ -303,6 +320,58 @@ def clean_transactions(raw: DataFrame) -> CleanedTransactions:
 
 
 _KEYS = ("transaction_id", "customer_id", "terminal_id", "event_time", "amount")
+
+
+@dataclass(frozen=True)
+class WrittenFigures:
+    """What the checks need of the rows a run wrote, counted in one pass over that table version: silver and
+    quarantined rows, silver rows repeating an id and null keys, per day; quarantined rows per reason."""
+
+    silver_rows: dict[date, int]
+    quarantined_rows: dict[date, int]
+    repeated_ids: dict[date, int]
+    nulls: dict[date, dict[str, int]]
+    reasons: dict[str, int]
+
+    @classmethod
+    def of(cls, silver: DataFrame, quarantine: DataFrame, days: list[date]) -> "WrittenFigures":
+        null = {k: f"_null_{k}" for k in _KEYS}
+        both = silver.select(
+            "date",
+            "transaction_id",
+            F.lit(None).cast(StringType()).alias("reason"),
+            *[F.col(k).isNull().alias(null[k]) for k in _KEYS],
+            F.lit(False).alias(QUARANTINED),
+        ).unionByName(
+            quarantine.select(
+                "date",
+                "transaction_id",
+                "reason",
+                *[F.lit(False).alias(null[k]) for k in _KEYS],
+                F.lit(True).alias(QUARANTINED),
+            )
+        )
+        figures = (
+            both.withColumn("_repeat", ~F.col(QUARANTINED) & repeats_an_id(QUARANTINED))
+            .groupBy("date", QUARANTINED, "reason")
+            .agg(
+                F.count("*").alias("_rows"),
+                F.count_if("_repeat").alias("_repeats"),
+                *[F.count_if(null[k]).alias(null[k]) for k in _KEYS],
+            )
+            .collect()
+        )
+        silver_rows, quarantined_rows, repeated_ids, reasons = {}, {}, {}, {}
+        nulls = {d: dict.fromkeys(_KEYS, 0) for d in days}
+        for r in figures:
+            day = r["date"]
+            if r[QUARANTINED]:
+                quarantined_rows[day] = quarantined_rows.get(day, 0) + r["_rows"]
+                reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["_rows"]
+            else:
+                silver_rows[day], repeated_ids[day] = r["_rows"], r["_repeats"]
+                nulls[day] = {k: r[null[k]] for k in _KEYS}
+        return cls(silver_rows, quarantined_rows, repeated_ids, nulls, dict(sorted(reasons.items())))
 
 
 def silver_check_results(repeated_ids: int, nulls: dict[str, int], balance: dict[str, int]) -> list[AssetCheckResult]:
@@ -384,24 +453,13 @@ def silver_transactions(
     duplicates = listed_by_day(observed.get, days, "duplicates")
 
     silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA, version=commit.version)
-    rows: dict[date, int] = {}
-    nulls: dict[date, dict[str, int]] = {d: dict.fromkeys(_KEYS, 0) for d in days}
-    null_counts = [F.sum(F.col(k).isNull().cast("int")).alias(k) for k in _KEYS]
-    for r in silver.groupBy("date").agg(F.count("*").alias("_rows"), *null_counts).collect():
-        rows[r["date"]] = r["_rows"]
-        nulls[r["date"]] = {k: r[k] for k in _KEYS}
-    repeated = repeated_ids_by_day(silver)
     quarantine = read_quarantine_days(session, lake.silver_transactions, days, QUARANTINE_SCHEMA, commit.version)
-    reasons: dict[str, int] = {}
-    quarantined: dict[date, int] = {}
-    for r in quarantine.groupBy("date", "reason").count().collect():
-        reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["count"]
-        quarantined[r["date"]] = quarantined.get(r["date"], 0) + r["count"]
+    written = WrittenFigures.of(silver, quarantine, days)
     balance = {
         d: {
             "bronze_rows": bronze_rows[d],
-            "silver_rows": rows.get(d, 0),
-            "quarantined_rows": quarantined.get(d, 0),
+            "silver_rows": written.silver_rows.get(d, 0),
+            "quarantined_rows": written.quarantined_rows.get(d, 0),
             "duplicates_dropped": duplicates[d],
         }
         for d in days
@@ -414,10 +472,11 @@ def silver_transactions(
             silver,
             commit,
             **totals,
-            quarantine_reasons=MetadataValue.json(reasons),
+            quarantine_reasons=MetadataValue.json(written.reasons),
             rows_by_day=MetadataValue.json({d.isoformat(): n for d, n in commit.rows_by_day.items()}),
         )
     )
     yield from evaluations_by_day(
-        context, {d: silver_check_results(repeated.get(d, 0), nulls[d], balance[d]) for d in days}
+        context,
+        {d: silver_check_results(written.repeated_ids.get(d, 0), written.nulls[d], balance[d]) for d in days},
     )

@@ -70,18 +70,16 @@ def rows_by_day(df: DataFrame) -> dict[date, int]:
     return {r["date"]: r["count"] for r in df.groupBy("date").count().collect()}
 
 
+def repeats_an_id(*scope: str) -> Column:
+    """Whether a row's ``transaction_id`` an earlier row with the same ``scope`` columns already has (on an
+    earlier day, or the same one): the repeat is on its own day, so an id sent again the next day fails that
+    day's check."""
+    return F.row_number().over(Window.partitionBy(*scope, "transaction_id").orderBy("date")) > 1
+
+
 def repeated_ids_by_day(df: DataFrame) -> dict[date, int]:
-    """Rows whose ``transaction_id`` an earlier row of ``df`` already has (on an earlier day, or the same
-    one), counted on the day of the repeat: an id sent again the next day fails that day's check."""
-    first = Window.partitionBy("transaction_id").orderBy("date")
-    repeats = (
-        df.select("transaction_id", "date")
-        .withColumn("_nth", F.row_number().over(first))
-        .where("_nth > 1")
-        .groupBy("date")
-        .count()
-        .collect()
-    )
+    """Rows of ``df`` repeating an earlier row's ``transaction_id`` (``repeats_an_id``), by day."""
+    repeats = df.select("date", repeats_an_id().alias("_repeat")).where("_repeat").groupBy("date").count().collect()
     return {r["date"]: r["count"] for r in repeats}
 
 
