@@ -111,6 +111,7 @@ def fraud_model(
             "by_algorithm": MetadataValue.json(
                 {a: {"candidate": m["candidate"], **m["protocol"]} for a, m in metrics["by_algorithm"].items()}
             ),
+            "stage_seconds": MetadataValue.json({k: round(v, 1) for k, v in trained.stage_seconds.items()}),
             "curves": MetadataValue.md(
                 _png_markdown(trained.path / "roc.png") + "\n\n" + _png_markdown(trained.path / "pr.png")
             ),

@@ -8,7 +8,9 @@ the one chosen is also at the version's top level, where serving reads it.
 """
 
 import json
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -28,13 +30,15 @@ from trybank_assets.model.evaluation import (
 )
 from trybank_assets.model.plots import write_curves
 from trybank_assets.model.training import (
+    CONCURRENT_FITS,
     Candidate,
     FoldResult,
     best_of,
     build_pipeline,
     candidates,
+    class_weighted,
     export_scorer,
-    labelled,
+    labelled_rows,
     mean_fold_ap,
     prequential_validation,
     scored_arrays,
@@ -78,6 +82,20 @@ class TrainedVersion:
     version: str
     path: Path
     metrics: dict
+    stage_seconds: dict[str, float]
+
+
+class _StageClock:
+    """Wall seconds per stage of a run, each stage timed from the end of the one before."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def done(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._since
+        self._since = now
 
 
 @dataclass(frozen=True)
@@ -138,37 +156,47 @@ def train_fraud_model(
 ) -> TrainedVersion:
     if spec.threshold_rule not in THRESHOLD_RULES:
         raise ValueError(f"threshold_rule {spec.threshold_rule!r} is not one of {THRESHOLD_RULES}")
+    clock = _StageClock()
     earliest, latest = gold_days
     window = spec.window(latest)
     log(f"training window {window}")
     first_fraud = first_fraud_days(read_gold(days_between(earliest or window.train_start, window.test_end)))
     folds = prequential_folds(window, spec.validation_days, spec.validation_folds, earliest)
-    # Every day a fit or a judgement needs, read once: folds overlap the training window.
-    gold = read_gold(days_between(min(folds[-1].fit_days[0], window.train_start), window.test_end)).cache()
+    # Every day a fit or a judgement needs, read and shuffled once: folds overlap the training window.
+    rows = labelled_rows(read_gold(days_between(min(folds[-1].fit_days[0], window.train_start), window.test_end)))
+    rows = rows.cache()
 
-    def read_cached(days: Sequence[date]) -> DataFrame:
-        return gold.where(F.col("date").between(min(days), max(days)))
+    def labelled_days(days: Sequence[date]) -> DataFrame:
+        return rows.where(F.col("date").between(min(days), max(days)))
 
-    train = labelled(read_cached(window.train_days)).cache()
-    test = labelled(read_cached(window.test_days)).cache()
+    train = class_weighted(labelled_days(window.train_days))
+    test = class_weighted(labelled_days(window.test_days))
     leaked = train.where(F.col("date") >= window.test_start).count()
     if leaked:
         raise AssertionError(f"{leaked} training rows fall in or after the test window starting {window.test_start}")
+    clock.done("read_gold")
 
     pool = candidates(spec.gbt_max_iter)
-    validation = prequential_validation(read_cached, folds, pool, first_fraud, spec.delay_days)
+    validation = prequential_validation(labelled_days, folds, pool, first_fraud, spec.delay_days)
     if not any(validation.values()):
         raise ValueError(f"no validation fold of {folds} holds both classes: nothing to choose a model by")
     chosen = best_of(pool, validation)
+    clock.done("validation")
 
+    algorithms = ("logistic_regression", "gradient_boosted_trees")
+    bests = {a: best_of([c for c in pool if c.algorithm == a], validation) for a in algorithms}
+    with ThreadPoolExecutor(max_workers=CONCURRENT_FITS) as fits:
+        refitted = dict(zip(algorithms, fits.map(lambda c: build_pipeline(c).fit(train), bests.values()), strict=True))
+    clock.done("refit")
     finalists: dict[str, _Finalist] = {}
-    for algorithm in ("logistic_regression", "gradient_boosted_trees"):
-        best = best_of([c for c in pool if c.algorithm == algorithm], validation)
+    for algorithm, best in bests.items():
         latest_fold = validation[best.name][0]
         calibration = _calibration(latest_fold, log)
         thresholds = _thresholds(latest_fold, calibration, spec, first_fraud)
-        model = build_pipeline(best).fit(train)
+        clock.done("calibration_and_thresholds")
+        model = refitted[algorithm]
         scored = scored_arrays(model, test, calibration)
+        clock.done("test_scoring")
         threshold = thresholds[spec.threshold_rule]
         metrics = {
             "candidate": best.name,
@@ -180,6 +208,7 @@ def train_fraud_model(
             "calibration": calibration,
         }
         finalists[algorithm] = _Finalist(best, model, calibration, thresholds, scored, metrics)
+        clock.done("test_metrics")
     winner = finalists[chosen.algorithm]
 
     metrics = {
@@ -225,6 +254,7 @@ def train_fraud_model(
         "test_rows": len(winner.test["label"]),
         "test_frauds": int(winner.test["label"].sum()),
     }
+    clock.done("test_metrics")
 
     version = registry.new_version({"spec": asdict(spec), "window": str(window), "rows": metrics["train_rows"]})
     staging = registry.staging_dir(registry_root, version)
@@ -233,8 +263,10 @@ def train_fraud_model(
         _write_model(session, finalist, folder)
         (folder / "metrics.json").write_text(json.dumps(finalist.metrics, indent=2, default=str))
     _write_model(session, winner, staging)
-    (staging / "feature_spec.json").write_text(json.dumps(feature_spec(window), indent=2))
     (staging / "metrics.json").write_text(json.dumps({"version": version, **metrics}, indent=2, default=str))
+    clock.done("model_write_and_export")
+    (staging / "feature_spec.json").write_text(json.dumps(feature_spec(window), indent=2))
+    clock.done("feature_spec")
     test_features = test.select(*FEATURE_NAMES).toArrow()
     reference = drift.baseline(
         winner.test["probability"],
@@ -243,6 +275,7 @@ def train_fraud_model(
         metrics["test_window"],
     )
     (staging / "baseline.json").write_text(json.dumps(reference))
+    clock.done("drift_baseline")
     write_curves(
         {
             f"{a} (AP {f.metrics['protocol']['average_precision']:.3f})": _protocol_scores(f.test, first_fraud, spec)
@@ -251,10 +284,11 @@ def train_fraud_model(
         staging / "roc.png",
         staging / "pr.png",
     )
+    clock.done("plots")
     final = registry.publish(registry_root, staging, version)
-    for cached in (train, test, gold):
-        cached.unpersist()
-    return TrainedVersion(version, final, {"version": version, **metrics})
+    rows.unpersist()
+    clock.done("publish")
+    return TrainedVersion(version, final, {"version": version, **metrics}, clock.seconds)
 
 
 _HEADLINE = (
