@@ -13,7 +13,7 @@ from dagster import (
     asset,
 )
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
@@ -109,6 +109,17 @@ def transaction_features(
     return _with_aggregates(tx, customer_aggregates, "customer_id", CUSTOMER_AGGREGATE_COLUMNS).mapInArrow(
         partial(customer_features, names=GOLD_SCHEMA.names), GOLD_SCHEMA
     )
+
+
+def not_finite(feature: str) -> Column:
+    return F.isnan(feature) | F.col(feature).isNull()
+
+
+def non_finite_by_day(gold: DataFrame) -> dict[date, dict[str, int]]:
+    """Per day, the features holding null or NaN values and how many: only days and features that have some."""
+    counts = gold.groupBy("date").agg(*[F.count_if(not_finite(n)).alias(n) for n in FEATURE_NAMES]).collect()
+    by_day = {r["date"]: {n: r[n] for n in FEATURE_NAMES if r[n]} for r in counts}
+    return {d: bad for d, bad in by_day.items() if bad}
 
 
 def gold_check_results(
@@ -216,18 +227,15 @@ def gold_transaction_features(
         [days[0] - timedelta(days=TERMINAL_LOOKBACK_DAYS - i) for i in range(TERMINAL_LOOKBACK_DAYS + len(days) - 1)],
         TERMINAL_AGGREGATES_SCHEMA,
     )
-    commit = replace_days(transaction_features(silver, customer, terminal), lake.transaction_features, days)
+    finite = Observation("gold_features_finite")
+    features = transaction_features(silver, customer, terminal).observe(
+        finite, F.count_if(F.greatest(*[not_finite(n) for n in FEATURE_NAMES])).alias("rows")
+    )
+    commit = replace_days(features, lake.transaction_features, days)
 
     gold = read_days(session, lake.transaction_features, days, GOLD_SCHEMA, version=commit.version)
-    stats = {
-        r["date"]: r
-        for r in gold.groupBy("date")
-        .agg(
-            F.count("*").alias("_rows"),
-            *[F.sum((F.isnan(n) | F.col(n).isNull()).cast("int")).alias(n) for n in FEATURE_NAMES],
-        )
-        .collect()
-    }
+    # The write counted the rows with a null or NaN feature; they are broken down by day only when there are some.
+    bad_features = non_finite_by_day(gold) if finite.get["rows"] else {}
     repeated = repeated_ids_by_day(gold)
     silver_rows = rows_by_day(silver)
     missing = missing_history_days(session, lake, days, daily_partitions.start.date())
@@ -236,12 +244,11 @@ def gold_transaction_features(
     )
     results = {}
     for d in days:
-        day = stats.get(d)
         results[d] = gold_check_results(
-            day["_rows"] if day else 0,
+            commit.rows_by_day.get(d, 0),
             repeated.get(d, 0),
             silver_rows.get(d, 0),
-            {n: day[n] for n in FEATURE_NAMES if day[n]} if day else {},
+            bad_features.get(d, {}),
             [m for m in missing if d - timedelta(days=TERMINAL_LOOKBACK_DAYS) <= m < d],
         )
     yield from evaluations_by_day(context, results)

@@ -3,9 +3,10 @@
 from datetime import datetime, timedelta
 
 import pytest
+from pyspark.sql.types import DateType, DoubleType, StructField, StructType
 
 from trybank_assets.assets.aggregates import customer_daily_aggregates_of, terminal_daily_aggregates_of
-from trybank_assets.assets.gold import transaction_features
+from trybank_assets.assets.gold import non_finite_by_day, transaction_features
 from trybank_assets.assets.silver import SILVER_SCHEMA
 from trybank_assets.features import FEATURE_NAMES
 from trybank_assets.simulator import SimulatorConfig, simulate_day
@@ -116,3 +117,18 @@ def test_later_transactions_never_change_earlier_features(spark, hand_built):
     ]
     after = spark_features(spark, hand_built + later)
     assert {k: after[k] for k in before} == before
+
+
+def test_non_finite_features_are_named_by_day(spark):
+    """The breakdown gold's features_finite check runs when its write counted a null or NaN feature."""
+    schema = StructType([StructField("date", DateType()), *[StructField(n, DoubleType()) for n in FEATURE_NAMES]])
+    clean = dict.fromkeys(FEATURE_NAMES, 1.0)
+    first, second = D0, D0 + timedelta(days=1)
+    rows = [
+        {"date": first, **clean},
+        {"date": first, **clean, FEATURE_NAMES[0]: float("nan")},
+        {"date": first, **clean, FEATURE_NAMES[0]: None, FEATURE_NAMES[-1]: float("nan")},
+        {"date": second, **clean},
+    ]
+    gold = spark.createDataFrame([tuple(r[n] for n in schema.names) for r in rows], schema)
+    assert non_finite_by_day(gold) == {first: {FEATURE_NAMES[0]: 2, FEATURE_NAMES[-1]: 1}}
