@@ -11,6 +11,27 @@ start=$(date -u -d "${end} -$((days - 1)) days" +%F)
 # the UI shows every partition of the window materialized. A real lake sets neither.
 export TRYBANK_SIMULATOR_ENABLED=${TRYBANK_SIMULATOR_ENABLED:-true}
 export TRYBANK_PARTITIONS_START=${TRYBANK_PARTITIONS_START:-${start}}
+# One long-lived Spark for this session's runs, the UI's backfills included: each run connects to its warm
+# JVM and Python workers (Spark Connect) instead of starting and warming up its own. An operator's own
+# TRYBANK_SPARK_REMOTE or TRYBANK_SPARK_MASTER wins.
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+if [ -z "${TRYBANK_SPARK_REMOTE:-}" ] && [ -z "${TRYBANK_SPARK_MASTER:-}" ]; then
+  spark_log="${DAGSTER_HOME}/spark-server.log"
+  export TRYBANK_SPARK_CONNECT_TOKEN=${TRYBANK_SPARK_CONNECT_TOKEN:-$(python -c 'import secrets; print(secrets.token_hex(16))')}
+  trybank spark-server --port 0 > "${spark_log}" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 180); do grep -q "^port " "${spark_log}" && break; sleep 1; done
+  spark_port=$(awk '/^port /{print $2; exit}' "${spark_log}")
+  if [ -z "${spark_port}" ]; then
+    tail -n 40 "${spark_log}" >&2
+    echo "error: the Spark Connect server did not start; full log in ${spark_log}" >&2
+    exit 1
+  fi
+  export TRYBANK_SPARK_REMOTE="sc://localhost:${spark_port}/;token=${TRYBANK_SPARK_CONNECT_TOKEN}"
+  echo "==> Spark Connect server on port ${spark_port} (log: ${spark_log})"
+fi
+
 daily_assets=simulated_transactions,bronze_transactions,silver_transactions,customer_daily_aggregates,terminal_daily_aggregates,gold_transaction_features
 log="${DAGSTER_HOME}/materialize.log"
 echo "==> materializing the daily assets for ${start}..${end} in one run (log: ${log})"
@@ -37,8 +58,7 @@ if [ -z "${TRYBANK_API_KEY:-}" ]; then
 fi
 api_log="${DAGSTER_HOME}/api.log"
 python scripts/exec_with_default_signals.py trybank serve > "${api_log}" 2>&1 &
-api_pid=$!
-trap 'kill ${api_pid} 2>/dev/null || true' EXIT
+pids+=($!)
 python - "${api_log}" <<'PY'
 import sys, time, urllib.request
 for _ in range(100):

@@ -1,6 +1,7 @@
 """``trybank``: the commands a user types."""
 
 import re
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -156,6 +157,24 @@ def _header(file: Path, fmt: str | None) -> list[str]:
     except (OSError, ImportFileError) as exc:
         raise typer.BadParameter(str(exc), param_hint="FILE") from exc
     return names
+
+
+@app.command("spark-server")
+def spark_server(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Spark Connect port (0: any free one).")] = 15002,
+) -> None:
+    """Serve Spark Connect from one long-lived local Spark with the lake's settings (TRYBANK_SPARK_*,
+    TRYBANK_SPARK_CONNECT_TOKEN): runs with TRYBANK_SPARK_REMOTE pointed at it share its warm JVM and Python
+    workers instead of starting their own. Prints "port N" once serving; runs until stopped."""
+    from pyspark.sql import SparkSession
+
+    from trybank_assets.resources.spark import connect_server_conf
+
+    session = SparkSession.builder.config(map=connect_server_conf(get_settings(), host, port)).getOrCreate()
+    service = getattr(getattr(session._jvm.org.apache.spark.sql.connect.service, "SparkConnectService$"), "MODULE$")
+    typer.echo(f"port {service.localPort()}")
+    threading.Event().wait()
 
 
 @app.command()

@@ -26,6 +26,13 @@ class TrybankSettings(BaseSettings):
     spark_remote: str | None = Field(
         default=None, description="Spark Connect URL (sc://host:15002); wins over spark_master."
     )
+    spark_connect_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Token `trybank spark-server` requires of its clients; they send it in TRYBANK_SPARK_REMOTE "
+            "(sc://localhost:15002/;token=…)."
+        ),
+    )
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = Field(default=4, ge=1)
     delta_vacuum_retention_hours: int = Field(

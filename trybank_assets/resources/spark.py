@@ -5,6 +5,7 @@ import sys
 
 from dagster_pyspark import LazyPySparkResource
 
+from trybank_assets.features import FEATURE_NAMES
 from trybank_assets.lib.spark_tables import VACUUM_RETENTION_CONF
 from trybank_assets.settings import TrybankSettings
 
@@ -16,6 +17,8 @@ DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
 # Python workers (gold's mapInArrow) run PYSPARK_PYTHON, else "python3" from PATH, which may lack numpy and pyarrow
 # (Spark ignores spark.pyspark.python there). They run this interpreter unless the operator chose another.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+UNIQUE_PER_ROW_COLUMNS = ("transaction_id", "source_transaction_id", "event_time", *FEATURE_NAMES)
 
 # Static: a JVM takes them at its start. A Spark Connect server needs them at its own start (a client
 # cannot add them); a local session or a spark:// driver gets them from spark_conf.
@@ -44,6 +47,10 @@ def _session_conf(settings: TrybankSettings) -> dict[str, str]:
         # ~10 s of a 1.8M-row write.
         "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols": "5",
         "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+        # Parquet tries a dictionary for every column before falling back to plain encoding once it outgrows a
+        # page; for columns nearly unique per row (ids, gold's features) that attempt is pure cost: ~7 s of a
+        # 1.8M-row gold write. Spark hands runtime settings to the Parquet writer, per column by name.
+        **{f"parquet.enable.dictionary#{name}": "false" for name in UNIQUE_PER_ROW_COLUMNS},
     }
 
 
@@ -62,6 +69,20 @@ def spark_conf(settings: TrybankSettings) -> dict[str, str]:
             "spark.sql.adaptive.enabled": "true",
         }
     return conf
+
+
+def connect_server_conf(settings: TrybankSettings, host: str, port: int) -> dict[str, str]:
+    """A local session like the embedded default's that also serves Spark Connect on ``host``:``port``: runs
+    pointed at it (``TRYBANK_SPARK_REMOTE=sc://host:port``) share its warm JVM and Python workers instead of
+    starting their own."""
+    local = spark_conf(settings.model_copy(update={"spark_remote": None}))
+    token = settings.spark_connect_token
+    return local | {
+        "spark.plugins": "org.apache.spark.sql.connect.SparkConnectPlugin",
+        "spark.connect.grpc.binding.address": host,
+        "spark.connect.grpc.binding.port": str(port),
+        **({"spark.connect.authenticate.token": token.get_secret_value()} if token else {}),
+    }
 
 
 def build_spark_resource(settings: TrybankSettings) -> LazyPySparkResource:

@@ -1,8 +1,9 @@
 """A cluster is a config change: the same assets run over Spark Connect with TRYBANK_SPARK_REMOTE.
 
-pyspark's pip package ships the jars of a Spark Connect server; the test starts one in a subprocess
-on a port the OS picks and materializes the daily assets through it from another, as a client
-would. Every wait has a deadline, so a server that never comes up fails the test instead of hanging.
+pyspark's pip package ships the jars of a Spark Connect server; the test starts one with
+`trybank spark-server` on a port the OS picks and materializes the daily assets through it from
+another process, as a client would. Every wait has a deadline, so a server that never comes up
+fails the test instead of hanging.
 """
 
 import json
@@ -13,29 +14,11 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 SERVER_START_SECONDS = 180
-
-SERVER = """
-import os, sys
-from pyspark.sql import SparkSession
-from trybank_assets.resources.spark import DELTA_SERVER_CONF
-spark = (
-    SparkSession.builder.master("local[2]")
-    .config(map=DELTA_SERVER_CONF)  # the server's JVM needs the Delta jars: a client cannot add them
-    .config("spark.plugins", "org.apache.spark.sql.connect.SparkConnectPlugin")
-    .config("spark.connect.grpc.binding.address", "127.0.0.1")
-    .config("spark.connect.grpc.binding.port", "0")
-    .config("spark.connect.authenticate.token", os.environ["TEST_CONNECT_TOKEN"])
-    .config("spark.ui.enabled", "false")
-    .getOrCreate()
-)
-service = getattr(getattr(spark._jvm.org.apache.spark.sql.connect.service, "SparkConnectService$"), "MODULE$")
-print("PORT", service.localPort(), flush=True)
-sys.stdin.read()  # serve until the test closes our stdin
-"""
 
 CLIENT = """
 import json, sys
@@ -88,19 +71,18 @@ def _first_line_starting(stream, prefix: str, seconds: float) -> str | None:
 def test_daily_assets_run_over_spark_connect(tmp_path):
     pytest.importorskip("grpc", reason="pyspark[connect] (a dev dependency) is not installed")
     token = uuid.uuid4().hex
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "TEST_CONNECT_TOKEN": token}
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "TRYBANK_SPARK_CONNECT_TOKEN": token}
     server_log = tmp_path / "server.log"
     with open(server_log, "w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-c", SERVER],
-            stdin=subprocess.PIPE,
+            [str(Path(sys.executable).with_name("trybank")), "spark-server", "--port", "0"],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
             env=env,
         )
     try:
-        line = _first_line_starting(server.stdout, "PORT", SERVER_START_SECONDS)
+        line = _first_line_starting(server.stdout, "port ", SERVER_START_SECONDS)
         assert line is not None, f"the Spark Connect server did not start: {server_log.read_text()[-3000:]}"
         # "localhost": pyspark speaks plain text to it; another host with a token would need TLS.
         url = f"sc://localhost:{int(line.split()[1])}/;token={token}"
@@ -114,7 +96,7 @@ def test_daily_assets_run_over_spark_connect(tmp_path):
         assert client.returncode == 0, client.stderr[-3000:]
         summary = json.loads(client.stdout.strip().splitlines()[-1])
     finally:
-        server.stdin.close()
+        server.terminate()
         try:
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:
