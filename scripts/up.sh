@@ -79,6 +79,6 @@ cat <<TXT
 
 curl -s http://127.0.0.1:8000/predict -H "X-API-Key: ${TRYBANK_API_KEY}" -H 'Content-Type: application/json' -d '{"transaction_id": "${tx_id}", "event_time": "${now}", "customer_id": "C0000042", "terminal_id": "T0000042", "amount": 1899.00, "currency": "EUR", "merchant_country": "US", "customer_country": "NL", "channel": "ecommerce", "merchant_category": "electronics"}'
 
-==> Dagster UI: http://127.0.0.1:3000  (Ctrl-C stops both)
+==> Dagster UI: http://127.0.0.1:3000  (Ctrl-C stops it, the API and the Spark server)
 TXT
 python scripts/exec_with_default_signals.py dg dev -h 127.0.0.1 -p 3000
