@@ -113,7 +113,10 @@ def transaction_features(
         "customer_id", "date", F.explode("terminal_ids").alias("terminal_id")
     )
     rows = _by_key(
-        "customer_id", tx, customer_aggregates.select("customer_id", "date", *CUSTOMER_AGGREGATE_COLUMNS), terminals_used
+        "customer_id",
+        tx,
+        customer_aggregates.select("customer_id", "date", *CUSTOMER_AGGREGATE_COLUMNS),
+        terminals_used,
     )
     return rows.mapInArrow(partial(customer_features, names=GOLD_SCHEMA.names), GOLD_SCHEMA)
 
