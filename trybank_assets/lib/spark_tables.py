@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from urllib.parse import unquote
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -52,6 +53,8 @@ class DeltaCommit:
     files_added: int
     rows_by_day: dict[date, int]
     quarantined_by_day: dict[date, int] = field(default_factory=dict)
+    # The Parquet files the commit added per day, absolute paths (silver rows only for the silver table).
+    files_by_day: dict[date, list[Path]] = field(default_factory=dict)
     maintenance: dict[str, int] = field(default_factory=dict)
 
 
@@ -184,6 +187,7 @@ def _replace(df: DataFrame, table: Path, days: list[date], partition_by: list[st
         files_added=int(info.get("operationMetrics", {}).get("numFiles", 0)),
         rows_by_day={d: counts.get((d, False), 0) for d in days},
         quarantined_by_day={d: counts.get((d, True), 0) for d in days} if QUARANTINED in partition_by else {},
+        files_by_day=_files_added(table, added),
         maintenance=maintain(spark, table) if version and version % MAINTENANCE_EVERY == 0 else {},
     )
 
@@ -211,6 +215,16 @@ def _rows_added(added: list[dict]) -> dict[tuple[date, bool], int] | None:
         key = (date.fromisoformat(partition["date"]), partition.get(QUARANTINED) == "true")
         counts[key] = counts.get(key, 0) + records
     return counts
+
+
+def _files_added(table: Path, added: list[dict]) -> dict[date, list[Path]]:
+    files: dict[date, list[Path]] = {}
+    for add in added:
+        partition = add["partitionValues"]
+        if partition.get(QUARANTINED) != "true":
+            # Add actions hold paths relative to the table, URL-encoded.
+            files.setdefault(date.fromisoformat(partition["date"]), []).append(table / unquote(add["path"]))
+    return files
 
 
 def maintain(spark: SparkSession, table: Path) -> dict[str, int]:
