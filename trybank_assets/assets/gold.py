@@ -106,11 +106,15 @@ def transaction_features(
     tx = _by_key(
         "terminal_id", tx, terminal_aggregates.select("terminal_id", "date", *TERMINAL_AGGREGATE_COLUMNS)
     ).mapInArrow(partial(terminal_figures, names=with_terminal.names), with_terminal)
-    # The terminals a customer used travel as one narrow row each, not as the aggregates' arrays (Spark's Arrow
-    # writer is slow on arrays: 3x the whole shuffle read), and only for the days before the run: the run's own
-    # days are in its transactions.
-    terminals_used = customer_aggregates.where(F.col("date") < F.lit(first_day)).select(
-        "customer_id", "date", F.explode("terminal_ids").alias("terminal_id")
+    # The terminals a customer used travel as narrow rows, not as the aggregates' arrays (Spark's Arrow writer is
+    # slow on arrays: 3x the whole shuffle read), and only for the days before the run: the run's own days are in
+    # its transactions. Of those days only the latest use of each terminal counts: a window that holds any
+    # earlier one holds it too.
+    terminals_used = (
+        customer_aggregates.where(F.col("date") < F.lit(first_day))
+        .select("customer_id", "date", F.explode("terminal_ids").alias("terminal_id"))
+        .groupBy("customer_id", "terminal_id")
+        .agg(F.max("date").alias("date"))
     )
     rows = _by_key(
         "customer_id",
