@@ -248,8 +248,10 @@ def _jsonl_rows(path: Path):
 
 def _uuid5(name: str) -> str:
     """``str(uuid.uuid5(_ID_NAMESPACE, name))`` without building a UUID object: SHA-1 of the namespace and
-    the name, with the version (5) and variant (10xx) bits set in the hex text."""
-    digest = hashlib.sha1(_ID_NAMESPACE_BYTES + name.encode()).hexdigest()
+    the name, with the version (5) and variant (10xx) bits set in the hex text. A lone surrogate (from a JSON
+    ``"\\ud800"`` escape), which UTF-8 cannot encode and ``uuid.uuid5`` refuses, is hashed as its surrogatepass
+    bytes: accepted like everywhere else in a record, instead of a traceback."""
+    digest = hashlib.sha1(_ID_NAMESPACE_BYTES + name.encode("utf-8", "surrogatepass")).hexdigest()
     return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{_UUID_VARIANT[digest[16]]}{digest[17:20]}-{digest[20:32]}"
 
 

@@ -270,6 +270,21 @@ def test_bytes_that_are_not_utf8_are_a_rejected_line_not_a_traceback(tmp_path):
     assert "malformed JSON" in summary.first_rejects[0] and ":2:" in summary.first_rejects[0]
 
 
+def test_a_source_id_with_a_lone_surrogate_is_imported_not_a_traceback(tmp_path):
+    """A JSON escape of half a surrogate pair decodes to text that UTF-8 cannot encode."""
+    source = tmp_path / "history.jsonl"
+    rows = [GOOD[0] | {"ID": "bank-1"}, GOOD[0] | {"ID": "bank-\ud800"}]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    mapping = ColumnMapping(columns=MAPPING.columns | {"transaction_id": "ID"})
+    summary = import_file(source, lake, "partner", mapping)
+    assert (summary.accepted, summary.rejected) == (2, 0)
+    day = lake.bronze_source_dir(date(2026, 3, 10), "import-partner")
+    records = [json.loads(line) for f in day.glob("*.jsonl") for line in f.read_text().splitlines()]
+    assert [r["source_transaction_id"] for r in records] == ["bank-1", "bank-\ud800"]
+    assert len({str(uuid.UUID(r["transaction_id"])) for r in records}) == 2
+
+
 def test_an_unknown_time_zone_is_refused_by_name(tmp_path):
     result = _ingest(tmp_path / "lake", _write(tmp_path / "history.csv", "csv"), "--timezone", "Mars/Olympus")
     assert result.exit_code == 2
