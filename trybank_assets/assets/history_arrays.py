@@ -256,7 +256,7 @@ def customer_features(batches: Iterator[pa.RecordBatch], names: list[str]) -> It
     tx, history = partition
     is_aggregate = pc.is_valid(history["txn_count"])
     aggregates, terminals_used = history.filter(is_aggregate), history.filter(pc.invert(is_aggregate))
-    tx_key, row_key = _codes(tx["customer_id"], aggregates["customer_id"])
+    tx_key, row_key, used_key = _codes(tx["customer_id"], aggregates["customer_id"], terminals_used["customer_id"])
     tx_day, row_day = _days(tx), _days(aggregates)
     event_us, cents = _longs(tx["event_us"]), _longs(tx["amount_cents"])
     history = _DayWindows(row_key, row_day, tx_key, tx_day, LOOKBACK_DAYS)
@@ -285,7 +285,7 @@ def customer_features(batches: Iterator[pa.RecordBatch], names: list[str]) -> It
         raw[name] = _longs(tx[name])
     for suffix, seconds, _ in VELOCITY_WINDOWS:
         raw[f"customer_count_{suffix}"], raw[f"customer_cents_{suffix}"] = today.within(seconds, cents)
-    raw["customer_terminal_seen"] = _terminal_seen(tx, terminals_used, tx_day, event_us)
+    raw["customer_terminal_seen"] = _terminal_seen(tx, terminals_used, tx_key, used_key, tx_day, event_us)
 
     out: dict = {name: tx[name] for name in tx.column_names}
     # The event time is not shuffled: it is the event_us microseconds as a timestamp.
@@ -294,11 +294,10 @@ def customer_features(batches: Iterator[pa.RecordBatch], names: list[str]) -> It
     yield from _to_batches(out, names)
 
 
-def _terminal_seen(tx: pa.Table, terminals_used: pa.Table, tx_day: np.ndarray, event_us: np.ndarray) -> np.ndarray:
+def _terminal_seen(tx, terminals_used, customers, used_customers, tx_day, event_us) -> np.ndarray:
     """1 when the customer used the transaction's terminal in the previous ``TERMINAL_HABIT_DAYS`` days or earlier
     the same day, else 0. The uses are the transactions themselves, and ``terminals_used`` (customer, terminal,
-    day) for days before theirs."""
-    customers, used_customers = _codes(tx["customer_id"], terminals_used["customer_id"])
+    day) for days before theirs; ``customers`` and ``used_customers`` are their customers' codes."""
     terminals, used_terminals = _codes(tx["terminal_id"], terminals_used["terminal_id"])
     width = int(max(terminals.max(initial=0), used_terminals.max(initial=0))) + 1
     tx_pair = customers * width + terminals
