@@ -10,7 +10,6 @@ the one chosen is also at the version's top level, where serving reads it.
 import json
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -30,7 +29,6 @@ from trybank_assets.model.evaluation import (
 )
 from trybank_assets.model.plots import write_curves
 from trybank_assets.model.training import (
-    CONCURRENT_FITS,
     Candidate,
     FoldResult,
     best_of,
@@ -185,8 +183,8 @@ def train_fraud_model(
 
     algorithms = ("logistic_regression", "gradient_boosted_trees")
     bests = {a: best_of([c for c in pool if c.algorithm == a], validation) for a in algorithms}
-    with ThreadPoolExecutor(max_workers=CONCURRENT_FITS) as fits:
-        refitted = dict(zip(algorithms, fits.map(lambda c: build_pipeline(c).fit(train), bests.values()), strict=True))
+    # One fit at a time: over Spark Connect a fit needs the session, which is active only in this thread.
+    refitted = {a: build_pipeline(best).fit(train) for a, best in bests.items()}
     clock.done("refit")
     finalists: dict[str, _Finalist] = {}
     for algorithm, best in bests.items():

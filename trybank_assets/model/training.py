@@ -1,7 +1,6 @@
 """Spark MLlib training: pipelines, prequential model selection and the portable export."""
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -126,12 +125,6 @@ class FoldResult:
     scored: dict[str, np.ndarray]
 
 
-# Fits run two at a time: L-BFGS runs one short Spark job per step and a tree's splits are chosen
-# on the driver between jobs, which leaves cores idle when fits run one by one. A fit only reads
-# the shared cached rows, so each model is the one it would be alone (bit for bit).
-CONCURRENT_FITS = 2
-
-
 def _judged(
     candidate: Candidate,
     fold: ValidationFold,
@@ -155,18 +148,14 @@ def prequential_validation(
     """Every candidate fitted on each fold's earlier days and judged on its validation days;
     ``labelled_days`` gives the ``labelled_rows`` of some days."""
     results: dict[str, list[FoldResult]] = {c.name: [] for c in pool}
-    with ThreadPoolExecutor(max_workers=CONCURRENT_FITS) as fits:
-        for fold in folds:
-            try:
-                fit_part = class_weighted(labelled_days(fold.fit_days))
-                validation = class_weighted(labelled_days(fold.valid_days))
-            except ValueError:
-                continue  # a fold without both classes judges nothing
-            judged = fits.map(
-                lambda c, f=fold, x=fit_part, v=validation: _judged(c, f, x, v, first_fraud_day, delay_days), pool
-            )
-            for candidate, result in zip(pool, judged, strict=True):
-                results[candidate.name].append(result)
+    for fold in folds:
+        try:
+            fit_part = class_weighted(labelled_days(fold.fit_days))
+            validation = class_weighted(labelled_days(fold.valid_days))
+        except ValueError:
+            continue  # a fold without both classes judges nothing
+        for candidate in pool:
+            results[candidate.name].append(_judged(candidate, fold, fit_part, validation, first_fraud_day, delay_days))
     return results
 
 
