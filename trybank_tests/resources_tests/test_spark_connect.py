@@ -13,10 +13,13 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import uuid
+from importlib.metadata import requires
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 SERVER_START_SECONDS = 180
 
@@ -108,3 +111,20 @@ def test_daily_assets_run_over_spark_connect(tmp_path):
     assert not failed
     assert summary["gold_days"] == ["2026-03-01", "2026-03-02"]  # read from the Delta log over Spark Connect
     assert summary["delta_versions"] and set(summary["delta_versions"]) == {0}  # each table's first commit
+
+
+def test_a_plain_install_can_reach_spark_connect():
+    """Command 1 installs the project without extras and runs everything over Spark Connect: pyspark's
+    client needs its ``connect`` extra (grpcio-status, pandas, ...), which must come with the core
+    dependencies, not only with the dev tools the tests install."""
+    pyproject = Path(__file__).parents[2] / "pyproject.toml"
+    core = [Requirement(r) for r in tomllib.loads(pyproject.read_text())["project"]["dependencies"]]
+    pyspark = next(r for r in core if r.name == "pyspark")
+    connect_needs = {
+        Requirement(r).name
+        for r in requires("pyspark")
+        if Requirement(r).marker is not None and Requirement(r).marker.evaluate({"extra": "connect"})
+    }
+    assert connect_needs, "pyspark's metadata lists no connect extra"
+    missing = set() if "connect" in pyspark.extras else connect_needs - {r.name for r in core}
+    assert not missing, f"pyproject.toml's core dependencies lack Spark Connect's {sorted(missing)}"
