@@ -1,7 +1,7 @@
 """Silver: typed, validated, deduplicated transactions; every rejected row kept with its reason."""
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from dagster import (
@@ -53,6 +53,7 @@ from trybank_assets.lib.partition_checks import (
 from trybank_assets.lib.spark_tables import (
     QUARANTINED,
     DeltaCommit,
+    current_version,
     read_days,
     read_quarantine_days,
     replace_silver_days,
@@ -210,6 +211,8 @@ def _reason_text(reason: F.Column) -> F.Column:
 
 
 SILVER, QUARANTINE, DUPLICATE = "silver", "quarantine", "duplicate"
+# A silver row of a day outside the run, read only to deduplicate the run's rows against it; never written.
+ELSEWHERE = "elsewhere"
 
 
 def _silver_columns() -> dict[str, F.Column]:
@@ -248,8 +251,9 @@ def _quarantine_columns() -> dict[str, F.Column]:
 @dataclass(frozen=True)
 class CleanedTransactions:
     """Raw bronze rows, each with its ``kind``: a silver row, a quarantined row (with its ``reason``) or a
-    dropped exact duplicate. The views below are filters of it; the silver table is written from it in
-    one pass (``replace_silver_days``)."""
+    dropped exact duplicate; and silver's rows of nearby days outside the run (``ELSEWHERE``), with
+    ``_later_repeat`` set where the run keeps their id on an earlier day. The views below are filters of
+    it; the silver table is written from it in one pass (``replace_silver_days``)."""
 
     classified: DataFrame
 
@@ -277,13 +281,14 @@ class CleanedTransactions:
                 observation,
                 *count_by_day(days, "bronze_rows"),
                 collect_days("duplicates", F.col("kind") == DUPLICATE),
+                collect_days("repeated_on_later_days", F.col("_later_repeat")),
             )
         )
 
     def replace_days(self, table: Path, days: list[date]) -> DeltaCommit:
         """Replace ``days`` of the silver table with the silver and quarantined rows, in one pass and one commit."""
         return replace_silver_days(
-            self.classified.where(F.col("kind") != DUPLICATE),
+            self.classified.where(~F.col("kind").isin(DUPLICATE, ELSEWHERE)),
             _silver_columns(),
             _quarantine_columns(),
             F.col("kind") == QUARANTINE,
@@ -292,31 +297,46 @@ class CleanedTransactions:
         )
 
 
-def clean_transactions(raw: DataFrame) -> CleanedTransactions:
+def clean_transactions(raw: DataFrame, kept_elsewhere: DataFrame | None = None) -> CleanedTransactions:
     """Classify raw bronze rows in one sort by ``transaction_id``.
 
-    Among valid rows sharing a ``transaction_id`` one is kept, chosen by (source, content) so a
-    re-run keeps the same one; an exact copy of it is a dropped duplicate, a row that differs
-    from it is quarantined as ``conflicting_duplicate``.
+    Among valid rows sharing a ``transaction_id`` the one on the earliest day is kept, then by
+    (source, content), so a re-run keeps the same one; an exact copy of it is a dropped duplicate, a
+    row that differs from it is quarantined as ``conflicting_duplicate``. ``kept_elsewhere`` holds
+    silver's ``transaction_id`` and ``date`` on days outside the run: a run's row whose id silver keeps
+    on an earlier day is quarantined too (a correction that moved a transaction to another day, say),
+    and one kept on a later day marks that day's row ``_later_repeat``.
     """
     content, parsed = F.sha2(F.to_json(F.struct(*BRONZE_FIELDS)), 256), _parsed()
     checked = (
         raw.withColumns(parsed).withColumn("reason", rejection_reason()).drop(*parsed).withColumn("_content", content)
     )
-    # Valid rows sort first, so a valid row's rank and the kept content are among valid rows only.
-    by_id = Window.partitionBy("transaction_id").orderBy(F.col("reason").isNotNull(), "source", "_content")
-    invalid, kept_content = F.col("reason").isNotNull(), F.first("_content").over(by_id)
+    elsewhere = F.col("_elsewhere")
+    if kept_elsewhere is None:
+        rows = checked.withColumn("_elsewhere", F.lit(False))
+    else:
+        others = kept_elsewhere.select("transaction_id", "date", F.lit(True).alias("_elsewhere"))
+        rows = checked.withColumn("_elsewhere", F.lit(False)).unionByName(others, allowMissingColumns=True)
+    # Valid rows sort first, so a valid row's rank and the kept row are among valid rows only.
+    by_id = Window.partitionBy("transaction_id").orderBy(F.col("reason").isNotNull(), "date", "source", "_content")
+    invalid, first = F.col("reason").isNotNull(), F.row_number().over(by_id) == 1
+    kept_content, kept_elsewhere_row = F.first("_content").over(by_id), F.first("_elsewhere").over(by_id)
     kind = (
-        F.when(invalid, F.lit(QUARANTINE))
-        .when(F.row_number().over(by_id) == 1, F.lit(SILVER))
-        .when(F.col("_content") == kept_content, F.lit(DUPLICATE))
+        F.when(elsewhere, F.lit(ELSEWHERE))
+        .when(invalid, F.lit(QUARANTINE))
+        .when(first, F.lit(SILVER))
+        .when(~kept_elsewhere_row & (F.col("_content") == kept_content), F.lit(DUPLICATE))
         .otherwise(F.lit(QUARANTINE))
     )
-    classified = checked.withColumn("kind", kind).withColumn(
-        "reason",
-        F.when(invalid, F.col("reason")).when(F.col("kind") == QUARANTINE, F.lit("conflicting_duplicate")),
+    classified = (
+        rows.withColumn("kind", kind)
+        .withColumn("_later_repeat", elsewhere & ~first)
+        .withColumn(
+            "reason",
+            F.when(invalid, F.col("reason")).when(F.col("kind") == QUARANTINE, F.lit("conflicting_duplicate")),
+        )
     )
-    return CleanedTransactions(classified.drop("_content"))
+    return CleanedTransactions(classified.drop("_content", "_elsewhere"))
 
 
 _KEYS = ("transaction_id", "customer_id", "terminal_id", "event_time", "amount")
@@ -374,6 +394,22 @@ class WrittenFigures:
         return cls(silver_rows, quarantined_rows, repeated_ids, nulls, dict(sorted(reasons.items())))
 
 
+# A transaction_id is unique in silver within this many days: a run's rows are deduplicated against silver's
+# rows of the days this close before and after it, as the API's idempotency index remembers ids for a week.
+DEDUP_DAYS = 7
+
+
+def dedup_neighbours(days: list[date]) -> list[date]:
+    """The days outside the run, within ``DEDUP_DAYS`` of one of its days, whose silver ids the run's rows are
+    deduplicated against."""
+    run = set(days)
+    return sorted({d + timedelta(days=k) for d in days for k in range(-DEDUP_DAYS, DEDUP_DAYS + 1)} - run)
+
+
+def _by_iso_day(counts: dict[date, int]) -> dict[str, int]:
+    return {d.isoformat(): n for d, n in sorted(counts.items())}
+
+
 def silver_check_results(repeated_ids: int, nulls: dict[str, int], balance: dict[str, int]) -> list[AssetCheckResult]:
     """One day's checks from its figures: a pure function, so each check is seen to fail on bad ones."""
     null_keys = {k: n for k, n in nulls.items() if n}
@@ -412,7 +448,7 @@ def silver_check_results(repeated_ids: int, nulls: dict[str, int], balance: dict
     group_name="silver",
     automation_condition=DAILY_CHAIN,
     freshness_policy=DAILY_FRESHNESS,
-    code_version="2",
+    code_version="3",
     owners=["team:fraud-data-engineering"],
     tags={"domain": "fraud", "layer": "silver"},
     kinds={"spark", "delta"},
@@ -447,10 +483,23 @@ def silver_transactions(
     days = run_days(context)
     # Counted while the write reads bronze, not by reading it again: the rows in and the copies dropped.
     observed = Observation("silver_input")
-    cleaned = clean_transactions(read_bronze(session, lake, days)).observed(observed, days)
+    kept_elsewhere = read_days(
+        session,
+        lake.silver_transactions,
+        dedup_neighbours(days),
+        SILVER_SCHEMA,
+        version=current_version(lake.silver_transactions),
+    )
+    cleaned = clean_transactions(read_bronze(session, lake, days), kept_elsewhere).observed(observed, days)
     commit = cleaned.replace_days(lake.silver_transactions, days)
     bronze_rows = counted_by_day(observed.get, days, "bronze_rows")
     duplicates = listed_by_day(observed.get, days, "duplicates")
+    later_repeats = {d: n for d, n in listed_by_day(observed.get, [], "repeated_on_later_days").items() if n}
+    if later_repeats:
+        context.log.warning(
+            f"silver keeps, on an earlier day, ids that these later days outside the run hold too; materialize them "
+            f"again to quarantine their copies: {_by_iso_day(later_repeats)}"
+        )
 
     silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA, version=commit.version)
     quarantine = read_quarantine_days(session, lake.silver_transactions, days, QUARANTINE_SCHEMA, commit.version)
@@ -473,7 +522,8 @@ def silver_transactions(
             commit,
             **totals,
             quarantine_reasons=MetadataValue.json(written.reasons),
-            rows_by_day=MetadataValue.json({d.isoformat(): n for d, n in commit.rows_by_day.items()}),
+            repeated_on_later_days=MetadataValue.json(_by_iso_day(later_repeats)),
+            rows_by_day=MetadataValue.json(_by_iso_day(commit.rows_by_day)),
         )
     )
     yield from evaluations_by_day(

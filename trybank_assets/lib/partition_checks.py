@@ -59,9 +59,11 @@ def collect_days(name: str, condition: Column) -> Column:
 
 
 def listed_by_day(observed: Mapping[str, list[int]], days: list[date], name: str) -> dict[date, int]:
+    """Rows per day: 0 for each of ``days`` without any, and the count of every day listed."""
     counts = dict.fromkeys(days, 0)
     for day_number in observed[name]:
-        counts[EPOCH + timedelta(days=day_number)] += 1
+        day = EPOCH + timedelta(days=day_number)
+        counts[day] = counts.get(day, 0) + 1
     return counts
 
 

@@ -3,7 +3,7 @@ and the check naming what it found. (promotion_gate: test_promotion.py.)"""
 
 import json
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from dagster import AssetCheckSeverity, materialize
 from fastapi.testclient import TestClient
@@ -13,7 +13,7 @@ from trybank_assets.assets.bronze import bronze_transactions
 from trybank_assets.assets.demo import simulated_transactions
 from trybank_assets.assets.gold import gold_transaction_features
 from trybank_assets.assets.monitoring import prediction_log
-from trybank_assets.assets.silver import silver_transactions
+from trybank_assets.assets.silver import DEDUP_DAYS, silver_transactions
 from trybank_assets.resources import build_resources
 from trybank_assets.resources.lake import LakeResource
 from trybank_serving.app import create_app
@@ -56,28 +56,27 @@ def _import_file(lake: LakeResource, day: date, records: list[dict]) -> None:
 
 
 def test_one_row_per_silver_transaction_fails_on_an_id_sent_on_two_days(lake_root, resources, instance):
-    """A source re-sends a transaction with a corrected event time on the next day. Each day's run
-    deduplicates within its own days, so silver ends up with the id on both; gold over both days has
+    """A source re-sends a transaction with a corrected event time more than ``DEDUP_DAYS`` later, beyond the
+    days silver deduplicates a run against, so silver ends up with the id on both days; gold over both has
     one row too many for its distinct ids, and the day of the repeat says so."""
     lake = LakeResource(root=str(lake_root))
     resent = str(uuid.uuid4())
-    others = [transaction(customer_id=f"C{i}", event_time=f"2026-03-02T1{i}:00:00Z") for i in range(3)]
-    _import_file(
-        lake, date(2026, 3, 2), [*others, transaction(transaction_id=resent, event_time="2026-03-02T09:00:00Z")]
-    )
-    _import_file(lake, date(2026, 3, 3), [transaction(transaction_id=resent, event_time="2026-03-03T09:00:00Z")])
-    for day in ("2026-03-02", "2026-03-03"):
-        day_run = materialize(SPARK_ASSETS, resources=resources, partition_key=day, instance=instance)
+    first, repeat = date(2026, 3, 2), date(2026, 3, 2) + timedelta(days=DEDUP_DAYS + 1)
+    others = [transaction(customer_id=f"C{i}", event_time=f"{first}T1{i}:00:00Z") for i in range(3)]
+    _import_file(lake, first, [*others, transaction(transaction_id=resent, event_time=f"{first}T09:00:00Z")])
+    _import_file(lake, repeat, [transaction(transaction_id=resent, event_time=f"{repeat}T09:00:00Z")])
+    for day in (first, repeat):
+        day_run = materialize(SPARK_ASSETS, resources=resources, partition_key=day.isoformat(), instance=instance)
         assert day_run.success and _checks(day_run)["one_row_per_silver_transaction"].passed
 
     both = materialize(
-        [gold_transaction_features], resources=resources, tags=_range("2026-03-02", "2026-03-03"), instance=instance
+        [gold_transaction_features], resources=resources, tags=_range(str(first), str(repeat)), instance=instance
     )
     by_day = {
         c.partition: c for c in both.get_asset_check_evaluations() if c.check_name == "one_row_per_silver_transaction"
     }
-    assert by_day["2026-03-02"].passed  # the id's first day
-    check = by_day["2026-03-03"]
+    assert by_day[first.isoformat()].passed  # the id's first day
+    check = by_day[repeat.isoformat()]
     assert not check.passed
     figures = {k: check.metadata[k].value for k in ("gold_rows", "repeated_ids", "silver_rows")}
     assert figures == {"gold_rows": 1, "repeated_ids": 1, "silver_rows": 1}

@@ -1,6 +1,6 @@
 import json
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from dagster import materialize
 
@@ -84,8 +84,8 @@ QUARANTINED_ROWS = len(BAD_ROWS) + 3  # two malformed lines and one conflicting 
 DUPLICATES = 3
 
 
-def _write_bronze(lake: LakeResource, source: str, lines: list[str]) -> None:
-    folder = lake.bronze_source_dir(DAY, source)
+def _write_bronze(lake: LakeResource, source: str, lines: list[str], day: date = DAY) -> None:
+    folder = lake.bronze_source_dir(day, source)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "part-00000.jsonl").write_text("".join(line + "\n" for line in lines))
 
@@ -163,3 +163,70 @@ def test_rerunning_a_day_replaces_it_and_keeps_other_sources(spark, lake_root, r
     assert silver.count() == simulated + 1
     assert silver.select("transaction_id").distinct().count() == silver.count()
     assert (lake.bronze_source_dir(DAY, "api") / "part-00000.jsonl").exists()
+
+
+NEXT_DAY = DAY + timedelta(days=1)
+
+
+def _moved_transaction(lake: LakeResource) -> tuple[dict, dict]:
+    """A transaction on DAY, and the bank's correction of it a day later under the same id (another file,
+    from a source whose name sorts first), each day with one other transaction."""
+    original = _good(source_transaction_id="A7")
+    corrected = original | {"event_time": "2026-03-11T09:00:00.000Z", "amount": 13.5}
+    _write_bronze(lake, "import-bank", [json.dumps(original), json.dumps(_good())])
+    _write_bronze(
+        lake,
+        "import-a-correction",
+        [json.dumps(corrected), json.dumps(_good(event_time="2026-03-11T10:00:00Z"))],
+        NEXT_DAY,
+    )
+    return original, corrected
+
+
+def _silver_days(resources, instance, first: date, last: date):
+    tags = {"dagster/asset_partition_range_start": str(first), "dagster/asset_partition_range_end": str(last)}
+    result = materialize([silver_transactions], resources=resources, tags=tags, instance=instance)
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks), [(c.check_name, c.partition, c.description) for c in checks]
+    return result.get_asset_materialization_events()[0].materialization.metadata
+
+
+def _where_kept(spark, lake: LakeResource, transaction_id: str) -> tuple[list, list]:
+    """The days silver keeps ``transaction_id`` on, and the reasons it is quarantined for, of both days."""
+    days = [DAY, NEXT_DAY]
+    kept = read_days(spark, lake.silver_transactions, days, SILVER_SCHEMA).where(f"transaction_id = '{transaction_id}'")
+    quarantined = read_quarantine_days(spark, lake.silver_transactions, days, QUARANTINE_SCHEMA).where(
+        f"transaction_id = '{transaction_id}'"
+    )
+    return sorted(r["date"] for r in kept.collect()), sorted((r["date"], r["reason"]) for r in quarantined.collect())
+
+
+def test_one_run_keeps_a_moved_transaction_on_its_earliest_day(spark, lake_root, resources, instance):
+    lake = LakeResource(root=str(lake_root))
+    original, _ = _moved_transaction(lake)
+    _silver_days(resources, instance, DAY, NEXT_DAY)
+    assert _where_kept(spark, lake, original["transaction_id"]) == ([DAY], [(NEXT_DAY, "conflicting_duplicate")])
+
+
+def test_a_transaction_kept_on_an_earlier_day_is_quarantined_by_a_later_days_run(spark, lake_root, resources, instance):
+    """The late-data path: a correction lands on another day after the first day's silver was written, and only
+    that day is materialized. Silver does not keep the id twice."""
+    lake = LakeResource(root=str(lake_root))
+    original, _ = _moved_transaction(lake)
+    _silver_days(resources, instance, DAY, DAY)
+    later = _silver_days(resources, instance, NEXT_DAY, NEXT_DAY)
+    assert _where_kept(spark, lake, original["transaction_id"]) == ([DAY], [(NEXT_DAY, "conflicting_duplicate")])
+    assert (later["silver_rows"].value, later["quarantined_rows"].value) == (1, 1)
+    assert later["repeated_on_later_days"].value == {}
+
+
+def test_an_earlier_day_materialized_last_names_the_later_day_to_run_again(spark, lake_root, resources, instance):
+    lake = LakeResource(root=str(lake_root))
+    original, _ = _moved_transaction(lake)
+    _silver_days(resources, instance, NEXT_DAY, NEXT_DAY)
+    earlier = _silver_days(resources, instance, DAY, DAY)
+    assert earlier["repeated_on_later_days"].value == {NEXT_DAY.isoformat(): 1}
+    assert _where_kept(spark, lake, original["transaction_id"]) == ([DAY, NEXT_DAY], [])
+    _silver_days(resources, instance, NEXT_DAY, NEXT_DAY)
+    assert _where_kept(spark, lake, original["transaction_id"]) == ([DAY], [(NEXT_DAY, "conflicting_duplicate")])
