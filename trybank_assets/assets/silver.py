@@ -330,7 +330,7 @@ def clean_transactions(raw: DataFrame, kept_elsewhere: DataFrame | None = None) 
     )
     classified = (
         rows.withColumn("kind", kind)
-        .withColumn("_later_repeat", elsewhere & ~first)
+        .withColumn("_later_repeat", elsewhere & ~first & ~kept_elsewhere_row)
         .withColumn(
             "reason",
             F.when(invalid, F.col("reason")).when(F.col("kind") == QUARANTINE, F.lit("conflicting_duplicate")),
@@ -394,8 +394,8 @@ class WrittenFigures:
         return cls(silver_rows, quarantined_rows, repeated_ids, nulls, dict(sorted(reasons.items())))
 
 
-# A transaction_id is unique in silver within this many days: a run's rows are deduplicated against silver's
-# rows of the days this close before and after it, as the API's idempotency index remembers ids for a week.
+# A run's rows are deduplicated against silver's rows of the days this close before and after it, as the API's
+# idempotency index remembers ids for a week; reading every other day instead costs seconds per daily run.
 DEDUP_DAYS = 7
 
 
@@ -494,7 +494,7 @@ def silver_transactions(
     commit = cleaned.replace_days(lake.silver_transactions, days)
     bronze_rows = counted_by_day(observed.get, days, "bronze_rows")
     duplicates = listed_by_day(observed.get, days, "duplicates")
-    later_repeats = {d: n for d, n in listed_by_day(observed.get, [], "repeated_on_later_days").items() if n}
+    later_repeats = listed_by_day(observed.get, [], "repeated_on_later_days")
     if later_repeats:
         context.log.warning(
             f"silver keeps, on an earlier day, ids that these later days outside the run hold too; materialize them "

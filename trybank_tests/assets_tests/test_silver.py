@@ -7,6 +7,7 @@ from dagster import materialize
 from trybank_assets.assets.bronze import bronze_transactions
 from trybank_assets.assets.demo import simulated_transactions
 from trybank_assets.assets.silver import (
+    DEDUP_DAYS,
     QUARANTINE_SCHEMA,
     SILVER_SCHEMA,
     clean_transactions,
@@ -230,3 +231,17 @@ def test_an_earlier_day_materialized_last_names_the_later_day_to_run_again(spark
     assert _where_kept(spark, lake, original["transaction_id"]) == ([DAY, NEXT_DAY], [])
     _silver_days(resources, instance, NEXT_DAY, NEXT_DAY)
     assert _where_kept(spark, lake, original["transaction_id"]) == ([DAY], [(NEXT_DAY, "conflicting_duplicate")])
+
+
+def test_a_run_between_two_kept_copies_beyond_the_horizon_names_no_day(spark, lake_root, resources, instance):
+    """An id kept on two days further apart than DEDUP_DAYS (separate runs keep both): a run of a day between
+    them has nothing to say about either, as re-running one would not change it."""
+    lake = LakeResource(root=str(lake_root))
+    repeated, far = _good(), DAY + timedelta(days=DEDUP_DAYS + 1)
+    _write_bronze(lake, "import-bank", [json.dumps(repeated)])
+    _write_bronze(lake, "import-bank", [json.dumps(repeated | {"event_time": f"{far}T12:00:00Z"})], far)
+    middle = DAY + timedelta(days=4)
+    _write_bronze(lake, "import-bank", [json.dumps(_good(event_time=f"{middle}T12:00:00Z"))], middle)
+    for day in (DAY, far):
+        _silver_days(resources, instance, day, day)
+    assert _silver_days(resources, instance, middle, middle)["repeated_on_later_days"].value == {}
