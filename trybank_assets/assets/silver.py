@@ -312,11 +312,10 @@ def clean_transactions(raw: DataFrame, kept_elsewhere: DataFrame | None = None) 
         raw.withColumns(parsed).withColumn("reason", rejection_reason()).drop(*parsed).withColumn("_content", content)
     )
     elsewhere = F.col("_elsewhere")
-    if kept_elsewhere is None:
-        rows = checked.withColumn("_elsewhere", F.lit(False))
-    else:
+    rows = checked.withColumn("_elsewhere", F.lit(False))
+    if kept_elsewhere is not None:
         others = kept_elsewhere.select("transaction_id", "date", F.lit(True).alias("_elsewhere"))
-        rows = checked.withColumn("_elsewhere", F.lit(False)).unionByName(others, allowMissingColumns=True)
+        rows = rows.unionByName(others, allowMissingColumns=True)
     # Valid rows sort first, so a valid row's rank and the kept row are among valid rows only.
     by_id = Window.partitionBy("transaction_id").orderBy(F.col("reason").isNotNull(), "date", "source", "_content")
     invalid, first = F.col("reason").isNotNull(), F.row_number().over(by_id) == 1
