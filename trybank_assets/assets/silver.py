@@ -43,12 +43,13 @@ from trybank_assets.lib.metadata import materialization_metadata, table_schema
 from trybank_assets.lib.partition_checks import (
     DailyAssetEvents,
     collect_days,
-    count_by_day,
-    counted_by_day,
     daily_check,
+    day_fingerprint,
     evaluations_by_day,
+    fingerprint_matches,
     listed_by_day,
     repeats_an_id,
+    rows_by_day,
 )
 from trybank_assets.lib.spark_tables import (
     QUARANTINED,
@@ -272,14 +273,14 @@ class CleanedTransactions:
     def duplicates_dropped(self) -> DataFrame:
         return self._of(DUPLICATE)
 
-    def observed(self, observation: Observation, days: list[date]) -> "CleanedTransactions":
-        """The same rows, counting each day's bronze rows (``bronze_rows_<day>``) and listing the days of the
+    def observed(self, observation: Observation) -> "CleanedTransactions":
+        """The same rows, fingerprinting the run's bronze rows by day (``bronze``) and listing the days of the
         dropped duplicates (``duplicates``) into ``observation`` as the next action reads them, instead of
         another pass."""
         return CleanedTransactions(
             self.classified.observe(
                 observation,
-                *count_by_day(days, "bronze_rows"),
+                *day_fingerprint("bronze", F.col("kind") != ELSEWHERE),
                 collect_days("duplicates", F.col("kind") == DUPLICATE),
                 collect_days("repeated_on_later_days", F.col("_later_repeat")),
             )
@@ -480,7 +481,7 @@ def silver_transactions(
 ) -> DailyAssetEvents:
     session = spark.spark_session
     days = run_days(context)
-    # Counted while the write reads bronze, not by reading it again: the rows in and the copies dropped.
+    # Observed while the write reads bronze, not by reading it again: the rows in by day and the copies dropped.
     observed = Observation("silver_input")
     kept_elsewhere = read_days(
         session,
@@ -489,9 +490,8 @@ def silver_transactions(
         SILVER_SCHEMA,
         version=current_version(lake.silver_transactions),
     )
-    cleaned = clean_transactions(read_bronze(session, lake, days), kept_elsewhere).observed(observed, days)
+    cleaned = clean_transactions(read_bronze(session, lake, days), kept_elsewhere).observed(observed)
     commit = cleaned.replace_days(lake.silver_transactions, days)
-    bronze_rows = counted_by_day(observed.get, days, "bronze_rows")
     duplicates = listed_by_day(observed.get, days, "duplicates")
     later_repeats = listed_by_day(observed.get, [], "repeated_on_later_days")
     if later_repeats:
@@ -503,6 +503,15 @@ def silver_transactions(
     silver = read_days(session, lake.silver_transactions, days, SILVER_SCHEMA, version=commit.version)
     quarantine = read_quarantine_days(session, lake.silver_transactions, days, QUARANTINE_SCHEMA, commit.version)
     written = WrittenFigures.of(silver, quarantine, days)
+    accounted = {d: written.silver_rows.get(d, 0) + written.quarantined_rows.get(d, 0) + duplicates[d] for d in days}
+    if fingerprint_matches(observed.get, "bronze", accounted):
+        bronze_rows = accounted
+    else:
+        context.log.error(
+            f"silver read {observed.get['bronze_rows']} bronze rows of its days and accounts for "
+            f"{sum(accounted.values())} by day; counting bronze per day again (with any line appended since)"
+        )
+        bronze_rows = dict.fromkeys(days, 0) | rows_by_day(read_bronze(session, lake, days))
     balance = {
         d: {
             "bronze_rows": bronze_rows[d],

@@ -6,7 +6,7 @@ daily assets' checks therefore declare the daily partitions (``daily_check``) an
 ``AssetCheckEvaluation`` per check and day of its run, aimed at that day's materialization, after its
 ``MaterializeResult``; then each check's empty output, as Dagster does for an ``AssetCheckResult``.
 The figures behind them are counted per day: in the aggregations the checks run anyway, by an
-``Observation`` while silver's write reads bronze, whose files may grow meanwhile (``count_by_day``,
+``Observation`` while silver's write reads bronze, whose files may grow meanwhile (``day_fingerprint``,
 ``collect_days``), or by a read of the very table version a step read (``rows_by_day``).
 """
 
@@ -41,15 +41,34 @@ def daily_check(name: str, asset: str, description: str) -> AssetCheckSpec:
     return AssetCheckSpec(name, asset=asset, description=description, partitions_def=daily_partitions)
 
 
-def count_by_day(days: list[date], name: str) -> list[Column]:
-    """Observation aggregates counting each day's rows, read by ``counted_by_day``: for rows that cannot be
-    read twice (bronze files may grow meanwhile). A count per day costs the run's days per row, about 5 s
-    on 183 days of 1.8M rows, so a table is counted by ``rows_by_day`` on a pinned version instead."""
-    return [F.count_if(F.col("date") == F.lit(d)).alias(f"{name}_{d.isoformat()}") for d in days]
+# Each row's day weighs (day number x multiplier) mod prime in a fingerprint sum, the same in Spark and Python.
+_DAY_WEIGHTS = ((2_654_435_761, 1_048_573), (40_503, 1_048_571))
 
 
-def counted_by_day(observed: Mapping[str, int], days: list[date], name: str) -> dict[date, int]:
-    return {d: observed[f"{name}_{d.isoformat()}"] for d in days}
+def day_fingerprint(name: str, counted: Column) -> list[Column]:
+    """Observation aggregates of the rows where ``counted`` holds, for rows that cannot be read twice (bronze files
+    may grow meanwhile): how many, and two sums of a pseudo-random weight of each row's day. ``fingerprint_matches``
+    tests a per-day account of those rows against them: exactly in total, per day up to a coincidence of the
+    weights. A row costs O(1) where an exact count per day costs the run's days (+6 s on 183 days of 1.8M rows)."""
+    day = F.unix_date("date").cast("long")
+    return [
+        F.count_if(counted).alias(f"{name}_rows"),
+        *[
+            F.sum(F.when(counted, F.pmod(day * m, p))).alias(f"{name}_weight_{i}")
+            for i, (m, p) in enumerate(_DAY_WEIGHTS)
+        ],
+    ]
+
+
+def fingerprint_matches(observed: Mapping[str, int | None], name: str, rows_by_day: Mapping[date, int]) -> bool:
+    """Whether ``rows_by_day`` accounts for the rows ``day_fingerprint`` observed: none missing, added or on
+    another day."""
+    if observed[f"{name}_rows"] != sum(rows_by_day.values()):
+        return False
+    return all(
+        (observed[f"{name}_weight_{i}"] or 0) == sum(n * ((d - EPOCH).days * m % p) for d, n in rows_by_day.items())
+        for i, (m, p) in enumerate(_DAY_WEIGHTS)
+    )
 
 
 def collect_days(name: str, condition: Column) -> Column:

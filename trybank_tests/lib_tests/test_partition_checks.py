@@ -1,5 +1,6 @@
-"""Per-day counts for the checks: by an Observation while a write reads its rows, or by a read of the days."""
+"""Per-day figures for the checks: observed while a write reads its rows, or by a read of the days."""
 
+import itertools
 import random
 from datetime import date, timedelta
 
@@ -8,8 +9,8 @@ from pyspark.sql import functions as F
 
 from trybank_assets.lib.partition_checks import (
     collect_days,
-    count_by_day,
-    counted_by_day,
+    day_fingerprint,
+    fingerprint_matches,
     listed_by_day,
     rows_by_day,
 )
@@ -17,7 +18,7 @@ from trybank_assets.lib.partition_checks import (
 FIRST = date(2025, 9, 1)
 
 
-def test_per_day_counts_are_exact_over_many_partitions_and_a_year_of_days(spark):
+def test_the_day_fingerprint_matches_the_exact_per_day_account_and_no_other(spark):
     rng = random.Random(3)
     days = [FIRST + timedelta(days=i) for i in range(366)]
     rows = [(d, rng.random() < 0.1) for d in days for _ in range(rng.choice([0, 1, 2, rng.randint(3, 400)]))]
@@ -25,7 +26,7 @@ def test_per_day_counts_are_exact_over_many_partitions_and_a_year_of_days(spark)
     df = spark.createDataFrame(rows, "date date, flagged boolean").repartition(7)
 
     observed = Observation("per_day")
-    watched = df.observe(observed, *count_by_day(days, "rows"), collect_days("flagged", F.col("flagged")))
+    watched = df.observe(observed, *day_fingerprint("rows", F.lit(True)), collect_days("flagged", F.col("flagged")))
     watched.write.format("noop").mode("overwrite").save()
 
     expected_rows = dict.fromkeys(days, 0)
@@ -33,16 +34,32 @@ def test_per_day_counts_are_exact_over_many_partitions_and_a_year_of_days(spark)
     for day, flagged in rows:
         expected_rows[day] += 1
         expected_flagged[day] += flagged
-    assert counted_by_day(observed.get, days, "rows") == expected_rows
-    assert listed_by_day(observed.get, days, "flagged") == expected_flagged
+    got = observed.get
+    assert fingerprint_matches(got, "rows", expected_rows)
+    assert listed_by_day(got, days, "flagged") == expected_flagged
     assert rows_by_day(df) == {d: n for d, n in expected_rows.items() if n}
 
+    busy = [d for d in days if expected_rows[d] > 3]
+    # A row moved to the next day, or between any two days, is seen.
+    for first, second in [*itertools.pairwise(busy), *(rng.sample(busy, 2) for _ in range(2000))]:
+        moved = expected_rows | {first: expected_rows[first] - 1, second: expected_rows[second] + 1}
+        assert not fingerprint_matches(got, "rows", moved)
+    assert not fingerprint_matches(got, "rows", expected_rows | {busy[0]: expected_rows[busy[0]] - 1})
+    assert not fingerprint_matches(got, "rows", expected_rows | {busy[0]: expected_rows[busy[0]] + 1})
 
-def test_count_by_day_of_no_rows_is_zero_for_every_day(spark):
+
+def test_the_day_fingerprint_counts_only_the_rows_asked_for_and_no_rows_match_nothing(spark):
     days = [FIRST, FIRST + timedelta(days=1)]
+    rows = spark.createDataFrame([(FIRST, True), (FIRST, False), (days[1], False)], "date date, counted boolean")
+    observed = Observation("some")
+    rows.observe(observed, *day_fingerprint("rows", F.col("counted"))).write.format("noop").mode("overwrite").save()
+    assert fingerprint_matches(observed.get, "rows", {FIRST: 1, days[1]: 0})
+    assert not fingerprint_matches(observed.get, "rows", {FIRST: 2, days[1]: 1})
+
     observed = Observation("none")
     empty = spark.createDataFrame([], "date date")
-    watched = empty.observe(observed, *count_by_day(days, "rows"), collect_days("flagged", F.lit(True)))
+    watched = empty.observe(observed, *day_fingerprint("rows", F.lit(True)), collect_days("flagged", F.lit(True)))
     watched.write.format("noop").mode("overwrite").save()
     zero = {FIRST: 0, FIRST + timedelta(days=1): 0}
-    assert counted_by_day(observed.get, days, "rows") == listed_by_day(observed.get, days, "flagged") == zero
+    assert fingerprint_matches(observed.get, "rows", zero)
+    assert listed_by_day(observed.get, days, "flagged") == zero
