@@ -492,8 +492,9 @@ def silver_transactions(
     )
     cleaned = clean_transactions(read_bronze(session, lake, days), kept_elsewhere).observed(observed)
     commit = cleaned.replace_days(lake.silver_transactions, days)
-    duplicates = listed_by_day(observed.get, days, "duplicates")
-    later_repeats = listed_by_day(observed.get, [], "repeated_on_later_days")
+    seen = observed.get  # one read of the observed figures (each .get converts them again)
+    duplicates = listed_by_day(seen, days, "duplicates")
+    later_repeats = listed_by_day(seen, [], "repeated_on_later_days")
     if later_repeats:
         context.log.warning(
             f"silver keeps, on an earlier day, ids that these later days outside the run hold too; materialize them "
@@ -504,11 +505,11 @@ def silver_transactions(
     quarantine = read_quarantine_days(session, lake.silver_transactions, days, QUARANTINE_SCHEMA, commit.version)
     written = WrittenFigures.of(silver, quarantine, days)
     accounted = {d: written.silver_rows.get(d, 0) + written.quarantined_rows.get(d, 0) + duplicates[d] for d in days}
-    if fingerprint_matches(observed.get, "bronze", accounted):
+    if fingerprint_matches(seen, "bronze", accounted):
         bronze_rows = accounted
     else:
         context.log.error(
-            f"silver read {observed.get['bronze_rows']} bronze rows of its days and accounts for "
+            f"silver read {seen['bronze_rows']} bronze rows of its days and accounts for "
             f"{sum(accounted.values())} by day; counting bronze per day again (with any line appended since)"
         )
         bronze_rows = dict.fromkeys(days, 0) | rows_by_day(read_bronze(session, lake, days))
