@@ -1,5 +1,6 @@
 """Gold: point-in-time features, one row per silver transaction, from events strictly before it."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from functools import partial, reduce
 
@@ -245,24 +246,28 @@ def gold_transaction_features(
     features = transaction_features(silver, customer, terminal, days[0]).observe(
         finite, F.count_if(F.greatest(*[not_finite(n) for n in FEATURE_NAMES])).alias("rows")
     )
-    commit = replace_days(features, lake.transaction_features, days)
-
-    gold = read_days(session, lake.transaction_features, days, GOLD_SCHEMA, version=commit.version)
-    # The write counted the rows with a null or NaN feature; they are broken down by day only when there are some.
-    bad_features = non_finite_by_day(gold) if finite.get["rows"] else {}
-    repeated = repeated_ids_by_day(gold)
-    silver_rows = rows_by_day(silver)
-    missing = missing_history_days(session, lake, days, daily_partitions.start.date())
-    yield MaterializeResult(
-        metadata=materialization_metadata(context, gold, commit, silver_rows=sum(silver_rows.values()))
-    )
-    results = {}
-    for d in days:
-        results[d] = gold_check_results(
-            commit.rows_by_day.get(d, 0),
-            repeated.get(d, 0),
-            silver_rows.get(d, 0),
-            bad_features.get(d, {}),
-            [m for m in missing if d - timedelta(days=TERMINAL_LOOKBACK_DAYS) <= m < d],
+    # The checks' own Spark jobs run on a second thread: beside the write (whose last tasks leave a core idle) and
+    # while this thread has Dagster store the run's per-day events, which uses no Spark.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gold-checks") as checks:
+        silver_rows = checks.submit(rows_by_day, silver)
+        missing = checks.submit(missing_history_days, session, lake, days, daily_partitions.start.date())
+        commit = replace_days(features, lake.transaction_features, days)
+        gold = read_days(session, lake.transaction_features, days, GOLD_SCHEMA, version=commit.version)
+        repeated = checks.submit(repeated_ids_by_day, gold)
+        # The write counted the rows with a null or NaN feature; they are broken down by day only when there are
+        # some.
+        bad_features = non_finite_by_day(gold) if finite.get["rows"] else {}
+        yield MaterializeResult(
+            metadata=materialization_metadata(context, gold, commit, silver_rows=sum(silver_rows.result().values()))
         )
+        results = {
+            d: gold_check_results(
+                commit.rows_by_day.get(d, 0),
+                repeated.result().get(d, 0),
+                silver_rows.result().get(d, 0),
+                bad_features.get(d, {}),
+                [m for m in missing.result() if d - timedelta(days=TERMINAL_LOOKBACK_DAYS) <= m < d],
+            )
+            for d in days
+        }
     yield from evaluations_by_day(context, results)

@@ -145,6 +145,15 @@ def _code(name: str) -> F.Column:
     return F.upper(F.trim(F.col(name)))
 
 
+def _code_in(name: str, codes: frozenset[str]) -> F.Column:
+    """Whether the field's code is one of ``codes``, as ``_code(name).isin(*codes)``: written as SQL text, which the
+    JVM parses at once, where ``isin`` makes a Py4J call per code (~0.3 s for the rules' 676 codes)."""
+    if not all(c.isalnum() for c in codes):
+        raise ValueError("codes must be letters and digits only")
+    listed = ", ".join(f"'{c}'" for c in sorted(codes))
+    return F.expr(f"upper(trim(`{name}`)) IN ({listed})")
+
+
 def _label(name: str) -> F.Column:
     return F.lower(F.trim(F.col(name)))
 
@@ -184,13 +193,13 @@ def rejection_reason() -> F.Column:
         (number > MAX_AMOUNT + float(CENT_TOLERANCE), "amount_too_large"),
         (amount.isNull(), "invalid_amount"),
         (F.abs(amount - F.round(amount, 2)) > F.lit(CENT_TOLERANCE), "amount_sub_cent"),
-        (~_code("currency").isin(*sorted(CURRENCY_CODES)) | F.col("currency").isNull(), "unknown_currency"),
+        (~_code_in("currency", CURRENCY_CODES) | F.col("currency").isNull(), "unknown_currency"),
         (
-            _invalid_optional("merchant_country", _code("merchant_country").isin(*sorted(COUNTRY_CODES))),
+            _invalid_optional("merchant_country", _code_in("merchant_country", COUNTRY_CODES)),
             "invalid_merchant_country",
         ),
         (
-            _invalid_optional("customer_country", _code("customer_country").isin(*sorted(COUNTRY_CODES))),
+            _invalid_optional("customer_country", _code_in("customer_country", COUNTRY_CODES)),
             "invalid_customer_country",
         ),
         (_invalid_optional("channel", _label("channel").rlike(LABEL_PATTERN)), "invalid_channel"),

@@ -69,6 +69,7 @@ def _sql_path(table: Path) -> str:
 
 
 def _days_predicate(days: Iterable[date]) -> str:
+    # SQL text, parsed once by the JVM: a Column.isin builds each day's literal by its own Py4J call (~0.6 ms).
     return "date IN (" + ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(set(days))) + ")"
 
 
@@ -102,7 +103,7 @@ def read_days(
     days = list(days)
     if not days or not is_table(table):
         return spark.createDataFrame([], schema)
-    df = _load(spark, table, version).where(F.col("date").isin(days))
+    df = _load(spark, table, version).where(_days_predicate(days))
     if QUARANTINED in df.columns:
         df = df.where(~F.col(QUARANTINED))
     return df.select(*schema.names)
@@ -115,7 +116,7 @@ def read_quarantine_days(
     days = list(days)
     if not days or not is_table(table):
         return spark.createDataFrame([], schema)
-    df = _load(spark, table, version).where(F.col("date").isin(days) & F.col(QUARANTINED))
+    df = _load(spark, table, version).where(_days_predicate(days)).where(F.col(QUARANTINED))
     return df.select(f"{QUARANTINE}.*", "date").select(*schema.names)
 
 
@@ -178,7 +179,7 @@ def _replace(df: DataFrame, table: Path, days: list[date], partition_by: list[st
     counts = _rows_added(added)
     if counts is None:  # no row counts in the log (statistics turned off): count the version written
         side = F.col(QUARANTINED) if QUARANTINED in partition_by else F.lit(False)
-        written = _load(spark, table, version).where(F.col("date").isin(days))
+        written = _load(spark, table, version).where(_days_predicate(days))
         counts = {(r["date"], r["q"]): r["count"] for r in written.groupBy("date", side.alias("q")).count().collect()}
     return DeltaCommit(
         table=table,
