@@ -15,7 +15,7 @@ from trybank_assets.definitions import defs
 from trybank_assets.jobs import daily_lakehouse_job, online_store_job
 from trybank_assets.lib.spark_tables import read_days
 from trybank_assets.resources.lake import LakeResource
-from trybank_tests.conftest import DAILY_ASSETS, ONLINE_ASSETS
+from trybank_tests.conftest import DAILY_ASSETS, ONLINE_ASSETS, range_tags
 
 # The asset graph as reviewed: a change to it must show up here.
 EXPECTED_GRAPH = {
@@ -48,7 +48,7 @@ EXPECTED_CHECKS = {
     ("prediction_log", "feature_drift"),
     ("prediction_log", "decline_rate"),
 }
-RANGE_TAGS = {"dagster/asset_partition_range_start": "2026-03-01", "dagster/asset_partition_range_end": "2026-03-03"}
+RANGE_TAGS = range_tags("2026-03-01", "2026-03-03")
 
 
 def test_definitions_load_with_the_reviewed_graph():
@@ -167,8 +167,9 @@ def test_range_materializes_in_one_run_and_a_rerun_gives_the_same_rows(spark, la
 
     # A backfill from the UI runs as an asset job, not as a job anything could watch: the store's
     # condition sees its parents updated whatever the run, and asks for one rebuild.
-    backfill_tags = {**RANGE_TAGS, "dagster/asset_partition_range_start": "2026-03-02"}
-    assert materialize(DAILY_ASSETS, resources=resources, tags=backfill_tags, instance=instance).success
+    assert materialize(
+        DAILY_ASSETS, resources=resources, tags=range_tags("2026-03-02", "2026-03-03"), instance=instance
+    ).success
     after_backfill = evaluate_automation_conditions(defs=jobs, instance=instance, cursor=settled.cursor)
     assert after_backfill.get_num_requested(AssetKey("online_customer_state")) == 1
     again = evaluate_automation_conditions(defs=jobs, instance=instance, cursor=after_backfill.cursor)

@@ -17,7 +17,7 @@ from trybank_assets.assets.silver import DEDUP_DAYS, silver_transactions
 from trybank_assets.resources import build_resources
 from trybank_assets.resources.lake import LakeResource
 from trybank_serving.app import create_app
-from trybank_tests.conftest import DAILY_ASSETS, small_bank_settings
+from trybank_tests.conftest import DAILY_ASSETS, range_tags, small_bank_settings
 from trybank_tests.serving_tests.conftest import HEADERS, serving_settings, transaction
 
 SPARK_ASSETS = [
@@ -29,10 +29,6 @@ SPARK_ASSETS = [
 ]
 
 
-def _range(first: str, last: str) -> dict:
-    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-
-
 def _checks(result) -> dict:
     return {c.check_name: c for c in result.get_asset_check_evaluations()}
 
@@ -40,7 +36,7 @@ def _checks(result) -> dict:
 def test_history_complete_warns_naming_the_days_never_aggregated(resources, instance):
     """Bronze holds 03-01 and 03-02, but only 03-03 is run through the daily assets."""
     assert materialize(
-        [simulated_transactions], resources=resources, tags=_range("2026-03-01", "2026-03-02"), instance=instance
+        [simulated_transactions], resources=resources, tags=range_tags("2026-03-01", "2026-03-02"), instance=instance
     ).success
     result = materialize(DAILY_ASSETS, resources=resources, partition_key="2026-03-03", instance=instance)
     assert result.success  # a warning, not a failure
@@ -70,7 +66,7 @@ def test_one_row_per_silver_transaction_fails_on_an_id_sent_on_two_days(lake_roo
         assert day_run.success and _checks(day_run)["one_row_per_silver_transaction"].passed
 
     both = materialize(
-        [gold_transaction_features], resources=resources, tags=_range(str(first), str(repeat)), instance=instance
+        [gold_transaction_features], resources=resources, tags=range_tags(first, repeat), instance=instance
     )
     by_day = {
         c.partition: c for c in both.get_asset_check_evaluations() if c.check_name == "one_row_per_silver_transaction"

@@ -30,13 +30,10 @@ from trybank_assets.lib.spark_tables import (
 )
 from trybank_assets.resources import build_resources
 from trybank_assets.resources.lake import LakeResource
-from trybank_tests.conftest import small_bank_settings
+from trybank_tests.conftest import range_tags, small_bank_settings
 
 DAYS = [date(2026, 3, 10) + timedelta(days=i) for i in range(3)]
-RANGE_TAGS = {
-    "dagster/asset_partition_range_start": DAYS[0].isoformat(),
-    "dagster/asset_partition_range_end": DAYS[-1].isoformat(),
-}
+RANGE_TAGS = range_tags(DAYS[0], DAYS[-1])
 KILL_PHASES = ("starting", "writing", "committed")
 
 # One Dagster run of silver over the range in its own process (and JVM), as a run worker would be.

@@ -17,6 +17,7 @@ from trybank_assets.assets.silver import (
 from trybank_assets.bronze_contract import RULES
 from trybank_assets.lib.spark_tables import read_days, read_quarantine_days
 from trybank_assets.resources.lake import LakeResource
+from trybank_tests.conftest import range_tags
 
 DAY = date(2026, 3, 10)
 
@@ -185,8 +186,7 @@ def _moved_transaction(lake: LakeResource) -> tuple[dict, dict]:
 
 
 def _silver_days(resources, instance, first: date, last: date):
-    tags = {"dagster/asset_partition_range_start": str(first), "dagster/asset_partition_range_end": str(last)}
-    result = materialize([silver_transactions], resources=resources, tags=tags, instance=instance)
+    result = materialize([silver_transactions], resources=resources, tags=range_tags(first, last), instance=instance)
     assert result.success
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks), [(c.check_name, c.partition, c.description) for c in checks]
