@@ -115,16 +115,16 @@ def _materialize(context, spark, lake, build, table: Path, schema: StructType, c
     )
     # The check's Spark jobs run on a second thread, beside the write and while Dagster stores the per-day events.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aggregates-checks") as checks:
-        silver_rows = checks.submit(rows_by_day, silver)
+        silver_rows_job = checks.submit(rows_by_day, silver)
         commit = replace_days(build(silver), table, days)
         written = read_days(session, table, days, schema, version=commit.version)
-        aggregated = checks.submit(_transactions_by_day, written)
+        aggregated_job = checks.submit(_transactions_by_day, written)
+        silver_rows = silver_rows_job.result()
         yield MaterializeResult(
-            metadata=materialization_metadata(context, written, commit, silver_rows=sum(silver_rows.result().values()))
+            metadata=materialization_metadata(context, written, commit, silver_rows=sum(silver_rows.values()))
         )
-        results = {
-            d: [counts_match_silver(check, aggregated.result().get(d, 0), silver_rows.result().get(d, 0))] for d in days
-        }
+        aggregated = aggregated_job.result()
+    results = {d: [counts_match_silver(check, aggregated.get(d, 0), silver_rows.get(d, 0))] for d in days}
     yield from evaluations_by_day(context, results)
 
 

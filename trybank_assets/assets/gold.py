@@ -249,25 +249,27 @@ def gold_transaction_features(
     # The checks' own Spark jobs run on a second thread: beside the write (whose last tasks leave a core idle) and
     # while this thread has Dagster store the run's per-day events, which uses no Spark.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gold-checks") as checks:
-        silver_rows = checks.submit(rows_by_day, silver)
-        missing = checks.submit(missing_history_days, session, lake, days, daily_partitions.start.date())
+        silver_rows_job = checks.submit(rows_by_day, silver)
+        missing_job = checks.submit(missing_history_days, session, lake, days, daily_partitions.start.date())
         commit = replace_days(features, lake.transaction_features, days)
         gold = read_days(session, lake.transaction_features, days, GOLD_SCHEMA, version=commit.version)
-        repeated = checks.submit(repeated_ids_by_day, gold)
+        repeated_job = checks.submit(repeated_ids_by_day, gold)
         # The write counted the rows with a null or NaN feature; they are broken down by day only when there are
         # some.
         bad_features = non_finite_by_day(gold) if finite.get["rows"] else {}
+        silver_rows = silver_rows_job.result()
         yield MaterializeResult(
-            metadata=materialization_metadata(context, gold, commit, silver_rows=sum(silver_rows.result().values()))
+            metadata=materialization_metadata(context, gold, commit, silver_rows=sum(silver_rows.values()))
         )
-        results = {
-            d: gold_check_results(
-                commit.rows_by_day.get(d, 0),
-                repeated.result().get(d, 0),
-                silver_rows.result().get(d, 0),
-                bad_features.get(d, {}),
-                [m for m in missing.result() if d - timedelta(days=TERMINAL_LOOKBACK_DAYS) <= m < d],
-            )
-            for d in days
-        }
+        repeated, missing = repeated_job.result(), missing_job.result()
+    results = {
+        d: gold_check_results(
+            commit.rows_by_day.get(d, 0),
+            repeated.get(d, 0),
+            silver_rows.get(d, 0),
+            bad_features.get(d, {}),
+            [m for m in missing if d - timedelta(days=TERMINAL_LOOKBACK_DAYS) <= m < d],
+        )
+        for d in days
+    }
     yield from evaluations_by_day(context, results)
