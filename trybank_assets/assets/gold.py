@@ -20,7 +20,6 @@ from pyspark.sql.types import (
     BooleanType,
     DateType,
     DoubleType,
-    LongType,
     StringType,
     StructField,
     StructType,
@@ -34,10 +33,9 @@ from trybank_assets.assets.aggregates import (
 )
 from trybank_assets.assets.history_arrays import (
     CUSTOMER_AGGREGATE_COLUMNS,
+    RANGE,
     TERMINAL_AGGREGATE_COLUMNS,
-    TERMINAL_COLUMNS,
-    customer_features,
-    terminal_figures,
+    range_features,
 )
 from trybank_assets.assets.silver import SILVER_SCHEMA
 from trybank_assets.automation import DAILY_CHAIN, DAILY_FRESHNESS
@@ -46,6 +44,7 @@ from trybank_assets.features import (
     FEATURES,
     LABEL_DELAY_DAYS,
     LOOKBACK_DAYS,
+    TERMINAL_HABIT_DAYS,
     TERMINAL_LOOKBACK_DAYS,
 )
 from trybank_assets.lake_layout import earliest_day
@@ -75,23 +74,66 @@ GOLD_SCHEMA = StructType(
 )
 
 
-def _by_key(key: str, tx: DataFrame, *history: DataFrame) -> DataFrame:
-    """``tx`` and the ``history`` rows of the same keys (no transaction_id) hash-partitioned by ``key``: each
-    partition holds every row of its keys, for ``history_arrays`` to compute over."""
-    rows = reduce(lambda rows, more: rows.unionByName(more, allowMissingColumns=True), history, tx)
-    return rows.repartition(key)
+# A range of days gets the aggregate rows of its look-back days besides its transactions: more, shorter ranges keep
+# more cores busy but copy more look-back rows ((days + 37) / days times the terminals' rows of a range).
+MIN_RANGE_DAYS = 7
+
+
+def day_ranges(days: int, parallelism: int) -> int:
+    """Into how many ranges a run of ``days`` days is split: one per shuffle partition, none shorter than
+    ``MIN_RANGE_DAYS`` days (a short run is one range)."""
+    return max(1, min(parallelism, days // MIN_RANGE_DAYS))
+
+
+def _range_labels(spark: SparkSession, ranges: int) -> list[int]:
+    """A label per range such that ``repartition(ranges, label)`` sends each range to a partition of its own: Spark
+    hashes the column (Murmur3, as ``F.hash`` does), so consecutive numbers would often share one."""
+    candidates = spark.range(64 * ranges).select(F.col("id").cast("int").alias("label"))
+    labels: dict[int, int] = {}
+    for row in candidates.select("label", F.pmod(F.hash("label"), F.lit(ranges)).alias("partition")).collect():
+        labels.setdefault(row["partition"], row["label"])
+    # A partition no candidate reached (never seen) would only share another's: negative labels are distinct.
+    return [labels.get(i, -1 - i) for i in range(ranges)]
 
 
 def transaction_features(
-    silver: DataFrame, customer_aggregates: DataFrame, terminal_aggregates: DataFrame, first_day: date
+    silver: DataFrame,
+    customer_aggregates: DataFrame,
+    terminal_aggregates: DataFrame,
+    days: list[date],
+    ranges: int | None = None,
 ) -> DataFrame:
-    """Gold rows for every transaction in ``silver``, whose days start at ``first_day``.
+    """Gold rows for every transaction in ``silver``, of the consecutive ``days``.
 
-    ``customer_aggregates`` must cover the 30 days before each silver day and
-    ``terminal_aggregates`` the 37 days before; days they lack count as no activity.
-    The transactions are shuffled once by terminal and once by customer, each time with that key's aggregate
-    rows, and each partition's figures are computed at once with numpy (``history_arrays``).
+    ``customer_aggregates`` must cover the 30 days before each silver day and ``terminal_aggregates`` the 37 days
+    before; days they lack count as no activity. The days are split into ``ranges`` consecutive ranges (by default
+    ``day_ranges``): one shuffle sends each range's transactions, the aggregate rows of its look-back days and the
+    terminals its customers used before it to one partition, whose figures numpy computes at once
+    (``history_arrays``). Each day's gold rows come out of one partition, ready to be written as they are.
     """
+    spark = silver.sparkSession
+    ranges = ranges or day_ranges(len(days), int(spark.conf.get("spark.sql.shuffle.partitions")))
+    per_range = -(-len(days) // ranges)
+    ranges = -(-len(days) // per_range)
+    first = (days[0] - date(1970, 1, 1)).days
+    labels = F.array(*[F.lit(label) for label in _range_labels(spark, ranges)])
+
+    def range_of(day: Column) -> Column:
+        return F.floor((F.unix_date(day) - F.lit(first)) / F.lit(per_range))
+
+    def label(index: Column) -> Column:
+        return F.element_at(labels, index.cast("int") + 1)
+
+    def to_ranges(rows: DataFrame, first_range: Column, last_range: Column) -> DataFrame:
+        """Each row once for each range from ``first_range`` to ``last_range`` of the run's (none when empty)."""
+        first_range, last_range = F.greatest(first_range, F.lit(0)), F.least(last_range, F.lit(ranges - 1))
+        return rows.where(first_range <= last_range).withColumn(
+            RANGE, F.explode(F.transform(F.sequence(first_range, last_range), label))
+        )
+
+    def after(days: int) -> Column:
+        return F.date_add("date", days)
+
     tx = silver.select(
         "transaction_id",
         "customer_id",
@@ -102,28 +144,30 @@ def transaction_features(
         "amount_cents",
         F.unix_micros("event_time").alias("event_us"),
         international_flag().alias("international"),
+        label(range_of(F.col("date"))).alias(RANGE),
     )
-    with_terminal = StructType([*tx.schema.fields, *[StructField(c, LongType(), False) for c in TERMINAL_COLUMNS]])
-    tx = _by_key(
-        "terminal_id", tx, terminal_aggregates.select("terminal_id", "date", *TERMINAL_AGGREGATE_COLUMNS)
-    ).mapInArrow(partial(terminal_figures, names=with_terminal.names), with_terminal)
-    # The terminals a customer used travel as narrow rows, not as the aggregates' arrays (Spark's Arrow writer is
-    # slow on arrays: 3x the whole shuffle read), and only for the days before the run: the run's own days are in
-    # its transactions. Of those days only the latest use of each terminal counts: a window that holds any
-    # earlier one holds it too.
-    terminals_used = (
-        customer_aggregates.where(F.col("date") < F.lit(first_day))
-        .select("customer_id", "date", F.explode("terminal_ids").alias("terminal_id"))
-        .groupBy("customer_id", "terminal_id")
-        .agg(F.max("date").alias("date"))
+    terminal = to_ranges(
+        terminal_aggregates.select("terminal_id", "date", *TERMINAL_AGGREGATE_COLUMNS),
+        range_of(after(1)),
+        range_of(after(TERMINAL_LOOKBACK_DAYS)),
     )
-    rows = _by_key(
-        "customer_id",
-        tx,
+    customer = to_ranges(
         customer_aggregates.select("customer_id", "date", *CUSTOMER_AGGREGATE_COLUMNS),
-        terminals_used,
+        range_of(after(1)),
+        range_of(after(LOOKBACK_DAYS)),
     )
-    return rows.mapInArrow(partial(customer_features, names=GOLD_SCHEMA.names), GOLD_SCHEMA)
+    # The terminals a customer used before a range, for the ranges starting within TERMINAL_HABIT_DAYS after the
+    # day: narrow rows, not the aggregates' arrays (Spark's Arrow writer is slow on arrays). Within the range the
+    # transactions themselves tell.
+    terminals_used = to_ranges(
+        customer_aggregates.select("customer_id", "date", "terminal_ids"),
+        range_of(F.col("date")) + 1,
+        range_of(after(TERMINAL_HABIT_DAYS)),
+    ).select("customer_id", F.explode("terminal_ids").alias("terminal_id"), "date", RANGE)
+    rows = reduce(
+        lambda rows, more: rows.unionByName(more, allowMissingColumns=True), (terminal, customer, terminals_used), tx
+    )
+    return rows.repartition(ranges, RANGE).mapInArrow(partial(range_features, names=GOLD_SCHEMA.names), GOLD_SCHEMA)
 
 
 def not_finite(feature: str) -> Column:
@@ -243,7 +287,7 @@ def gold_transaction_features(
         TERMINAL_AGGREGATES_SCHEMA,
     )
     finite = Observation("gold_features_finite")
-    features = transaction_features(silver, customer, terminal, days[0]).observe(
+    features = transaction_features(silver, customer, terminal, days).observe(
         finite, F.count_if(F.greatest(*[not_finite(n) for n in FEATURE_NAMES])).alias("rows")
     )
     # The checks' own Spark jobs run on a second thread: beside the write (whose last tasks leave a core idle) and
@@ -251,7 +295,7 @@ def gold_transaction_features(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gold-checks") as checks:
         silver_rows_job = checks.submit(rows_by_day, silver)
         missing_job = checks.submit(missing_history_days, session, lake, days, daily_partitions.start.date())
-        commit = replace_days(features, lake.transaction_features, days)
+        commit = replace_days(features, lake.transaction_features, days, days_together=True)
         gold = read_days(session, lake.transaction_features, days, GOLD_SCHEMA, version=commit.version)
         repeated_job = checks.submit(repeated_ids_by_day, gold)
         # The write counted the rows with a null or NaN feature; they are broken down by day only when there are

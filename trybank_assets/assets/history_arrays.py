@@ -1,8 +1,8 @@
-"""Gold's point-in-time figures computed with numpy over Arrow batches, one partition of a key at a time.
+"""Gold's point-in-time figures computed with numpy over Arrow batches, one range of days at a time.
 
-Gold hash-partitions the transactions together with the daily aggregate rows by a key (the terminal, then the
-customer), so a partition holds every transaction and aggregate row of its keys. For all of its transactions at
-once, the functions here compute:
+Gold partitions the transactions by a contiguous range of their days, together with every aggregate row of the
+range's look-back days and the terminals customers used before it, so a partition holds all that its
+transactions' figures need. For all of them at once, the functions here compute:
 
 - look-back sums over the aggregate rows of whole previous days: prefix sums over the rows sorted by key and
   day, and a binary search for each transaction's first and last day;
@@ -38,6 +38,8 @@ MICROS_PER_SECOND = 1_000_000
 BATCH_ROWS = 65_536
 # Aggregate rows are told from transactions by their missing transaction_id.
 TRANSACTION_ID = "transaction_id"
+# The label of the day range a row belongs to (gold's partitioning).
+RANGE = "day_range"
 
 TERMINAL_COLUMNS = (
     *[f"terminal_{what}_{n}" for n in TERMINAL_WINDOWS for what in ("count", "fraud")],
@@ -209,33 +211,54 @@ def _check_fits(largest_key: int, span: int) -> None:
         raise ValueError(f"{largest_key + 1} keys of {span} positions each do not fit in 64-bit positions")
 
 
-def _partition(batches: Iterator[pa.RecordBatch]) -> tuple[pa.Table, pa.Table] | None:
-    """The partition's transactions and aggregate rows, or None when it has no transaction."""
-    rows = pa.Table.from_batches(list(batches))
-    is_transaction = pc.is_valid(rows[TRANSACTION_ID])
-    transactions = rows.filter(is_transaction)
-    if not transactions.num_rows:
-        return None
-    return transactions, rows.filter(pc.invert(is_transaction))
-
-
 def _to_batches(columns: dict[str, pa.ChunkedArray | np.ndarray], names: list[str]) -> Iterator[pa.RecordBatch]:
     table = pa.table({name: columns[name] for name in names}).combine_chunks()
     yield from table.to_batches(max_chunksize=BATCH_ROWS)
 
 
-def terminal_figures(batches: Iterator[pa.RecordBatch], names: list[str]) -> Iterator[pa.RecordBatch]:
-    """The transactions of a partition by terminal, with ``TERMINAL_COLUMNS``: the terminal's label-delayed counts
-    and fraud, its transactions and cents of the previous ``TERMINAL_HABIT_DAYS`` days, and its velocity."""
-    partition = _partition(batches)
-    if partition is None:
+def range_features(batches: Iterator[pa.RecordBatch], names: list[str]) -> Iterator[pa.RecordBatch]:
+    """Gold rows (columns ``names``) of the transactions of a partition by day range.
+
+    Each row carries its range's label (``RANGE``) and is one of: a transaction of the range (it has a
+    ``transaction_id``); a terminal's daily aggregates (no ``customer_id``) or a customer's (no ``terminal_id``) of
+    a day in the range's look-back; or a terminal a customer used on a day before the range (both ids, nothing
+    else). A partition normally holds one range; should it hold several, each is computed on its own rows only.
+    """
+    batches = list(batches)
+    if not batches:
         return
-    tx, aggregates = partition
+    rows = pa.Table.from_batches(batches)
+    labels = pc.unique(rows[RANGE])
+    for label in labels:
+        of_range = rows if len(labels) == 1 else rows.filter(pc.equal(rows[RANGE], label))
+        yield from _range_gold(of_range, names)
+
+
+def _range_gold(rows: pa.Table, names: list[str]) -> Iterator[pa.RecordBatch]:
+    is_transaction = pc.is_valid(rows[TRANSACTION_ID])
+    tx = rows.filter(is_transaction)
+    if not tx.num_rows:
+        return
+    history = rows.filter(pc.invert(is_transaction))
+    has_customer, has_terminal = pc.is_valid(history["customer_id"]), pc.is_valid(history["terminal_id"])
+    terminal = _terminal_columns(tx, history.filter(pc.invert(has_customer)))
+    yield from _customer_features(
+        tx,
+        history.filter(pc.invert(has_terminal)),
+        history.filter(pc.and_(has_customer, has_terminal)),
+        terminal,
+        names,
+    )
+
+
+def _terminal_columns(tx: pa.Table, aggregates: pa.Table) -> dict[str, np.ndarray]:
+    """``TERMINAL_COLUMNS`` of the transactions: their terminal's label-delayed counts and fraud, its transactions
+    and cents of the previous ``TERMINAL_HABIT_DAYS`` days, and its velocity."""
     tx_key, row_key = _codes(tx["terminal_id"], aggregates["terminal_id"])
     tx_day = _days(tx)
     history = _DayWindows(row_key, _days(aggregates), tx_key, tx_day, TERMINAL_LOOKBACK_DAYS)
     count, cents, fraud = (_longs(aggregates[c]) for c in TERMINAL_AGGREGATE_COLUMNS)
-    out: dict = {name: tx[name] for name in tx.column_names}
+    out: dict = {}
     for n in TERMINAL_WINDOWS:
         out[f"terminal_count_{n}"] = history.sum(count, LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
         out[f"terminal_fraud_{n}"] = history.sum(fraud, LABEL_DELAY_DAYS + 1, LABEL_DELAY_DAYS + n)
@@ -244,18 +267,14 @@ def terminal_figures(batches: Iterator[pa.RecordBatch], names: list[str]) -> Ite
     today, amounts = _SameDay(tx_key, tx_day, _longs(tx["event_us"])), _longs(tx["amount_cents"])
     for suffix, seconds, _ in VELOCITY_WINDOWS:
         out[f"terminal_count_{suffix}"], out[f"terminal_cents_{suffix}"] = today.within(seconds, amounts)
-    yield from _to_batches(out, names)
+    return out
 
 
-def customer_features(batches: Iterator[pa.RecordBatch], names: list[str]) -> Iterator[pa.RecordBatch]:
-    """Gold rows of the transactions of a partition by customer that carry ``TERMINAL_COLUMNS``: the customer's
-    figures, then every feature by ``derive_features``."""
-    partition = _partition(batches)
-    if partition is None:
-        return
-    tx, history = partition
-    is_aggregate = pc.is_valid(history["txn_count"])
-    aggregates, terminals_used = history.filter(is_aggregate), history.filter(pc.invert(is_aggregate))
+def _customer_features(
+    tx: pa.Table, aggregates: pa.Table, terminals_used: pa.Table, terminal: dict[str, np.ndarray], names: list[str]
+) -> Iterator[pa.RecordBatch]:
+    """Gold rows of the transactions with their ``terminal`` columns: the customer's figures, then every feature by
+    ``derive_features``."""
     tx_key, row_key, used_key = _codes(tx["customer_id"], aggregates["customer_id"], terminals_used["customer_id"])
     tx_day, row_day = _days(tx), _days(aggregates)
     event_us, cents = _longs(tx["event_us"]), _longs(tx["amount_cents"])
@@ -266,7 +285,7 @@ def customer_features(batches: Iterator[pa.RecordBatch], names: list[str]) -> It
 
     day_count, day_cents = _longs(aggregates["txn_count"]), _longs(aggregates["amount_cents_sum"])
 
-    raw: dict = {"amount_cents": cents, "event_us": event_us}
+    raw: dict = {"amount_cents": cents, "event_us": event_us, **terminal}
     for n in CUSTOMER_WINDOWS:
         raw[f"customer_count_{n}"] = history.sum(day_count, 1, n) + today_count
         raw[f"customer_cents_{n}"] = history.sum(day_cents, 1, n) + today_cents
@@ -281,8 +300,6 @@ def customer_features(batches: Iterator[pa.RecordBatch], names: list[str]) -> It
         previous != _NO_EVENT, previous, history.max(_longs(aggregates["last_event_us"], _NO_EVENT), 1, LOOKBACK_DAYS)
     )
     raw["customer_previous_us"] = np.ma.masked_array(previous, mask=previous == _NO_EVENT)
-    for name in TERMINAL_COLUMNS:
-        raw[name] = _longs(tx[name])
     for suffix, seconds, _ in VELOCITY_WINDOWS:
         raw[f"customer_count_{suffix}"], raw[f"customer_cents_{suffix}"] = today.within(seconds, cents)
     raw["customer_terminal_seen"] = _terminal_seen(tx, terminals_used, tx_key, used_key, tx_day, event_us)

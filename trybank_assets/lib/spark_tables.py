@@ -14,8 +14,9 @@ without the other. Silver rows hold the typed columns; a quarantined row holds i
 in the ``quarantine`` struct. ``read_days`` of the table returns the silver rows, ``read_quarantine_days`` the
 quarantined ones: two filters of the same version.
 
-Small files: a write hash-partitions its rows by ``date`` first, so each day is written by one task as one file
-(per side of silver); Delta's optimized write does the same with a costlier shuffle. A day is only ever replaced
+Small files: a write hash-partitions its rows by ``date`` first (unless they come partitioned by day ranges, as
+gold's do), so each day is written by one task as one file (per side of silver); Delta's optimized write does the
+same with a costlier shuffle. A day is only ever replaced
 whole, never appended to, so a run leaves no small files to compact. Every ``MAINTENANCE_EVERY`` commits a write
 also runs OPTIMIZE (compacts any partition still holding several small files, e.g. from another writer; nothing
 to do costs no commit) and VACUUM with the retention the session was configured with
@@ -135,9 +136,10 @@ def day_range(spark: SparkSession, table: Path) -> tuple[date | None, date | Non
     return first, last
 
 
-def replace_days(df: DataFrame, table: Path, days: Iterable[date]) -> DeltaCommit:
-    """Replace exactly ``days`` of ``table`` with ``df`` (rows of those days only) in one Delta commit."""
-    return _replace(df, table, sorted(set(days)), ["date"])
+def replace_days(df: DataFrame, table: Path, days: Iterable[date], days_together: bool = False) -> DeltaCommit:
+    """Replace exactly ``days`` of ``table`` with ``df`` (rows of those days only) in one Delta commit.
+    ``days_together``: each day's rows of ``df`` are in one partition already, so they are written as they are."""
+    return _replace(df, table, sorted(set(days)), ["date"], days_together)
 
 
 def replace_silver_days(
@@ -161,12 +163,14 @@ def replace_silver_days(
     return _replace(both, table, sorted(set(days)), ["date", QUARANTINED])
 
 
-def _replace(df: DataFrame, table: Path, days: list[date], partition_by: list[str]) -> DeltaCommit:
+def _replace(
+    df: DataFrame, table: Path, days: list[date], partition_by: list[str], days_together: bool = False
+) -> DeltaCommit:
     spark = df.sparkSession
     # The commit is found again in the history by this tag, even if another run committed other days meanwhile.
     tag = json.dumps({"replaced": f"{days[0]}..{days[-1]}", "write": uuid.uuid4().hex})
     (
-        df.repartition("date")
+        (df if days_together else df.repartition("date"))
         .write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", _days_predicate(days))

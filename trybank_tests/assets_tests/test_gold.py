@@ -13,14 +13,18 @@ from trybank_assets.simulator import SimulatorConfig, simulate_day
 from trybank_tests.feature_reference import D0, at, reference_features, transaction, velocity_edges
 
 
-def spark_features(spark, transactions: list[dict], first_day: date | None = None) -> dict[str, dict]:
-    """Gold of a run over the days from ``first_day`` (the first transaction's by default), the earlier days
-    seen through their daily aggregates only, as in the lake."""
+def spark_features(
+    spark, transactions: list[dict], first_day: date | None = None, ranges: int | None = None
+) -> dict[str, dict]:
+    """Gold of a run over the days from ``first_day`` (the first transaction's by default) to the last
+    transaction's, split into ``ranges`` day ranges (gold's default by default), the earlier days seen through
+    their daily aggregates only, as in the lake."""
     every_day = spark.createDataFrame([tuple(t[f] for f in SILVER_SCHEMA.names) for t in transactions], SILVER_SCHEMA)
     first_day = first_day or min(t["date"] for t in transactions)
+    days = [first_day + timedelta(days=i) for i in range((max(t["date"] for t in transactions) - first_day).days + 1)]
     silver = every_day.where(every_day.date >= first_day)
     gold = transaction_features(
-        silver, customer_daily_aggregates_of(every_day), terminal_daily_aggregates_of(every_day), first_day
+        silver, customer_daily_aggregates_of(every_day), terminal_daily_aggregates_of(every_day), days, ranges
     )
     return {r["transaction_id"]: {n: r[n] for n in FEATURE_NAMES} for r in gold.collect()}
 
@@ -101,8 +105,12 @@ def test_velocity_windows_match_reference(spark, bursts):
     assert got[bursts[0]["transaction_id"]]["amount_to_terminal_mean_ratio_30d"] == 1.0  # no history
 
 
-@pytest.mark.parametrize("run_days", [40, 3], ids=["whole-history", "last-3-days"])
-def test_simulated_month_matches_reference(spark, run_days):
+@pytest.mark.parametrize(
+    ("run_days", "ranges"),
+    [(40, None), (3, None), (40, 9)],
+    ids=["whole-history", "last-3-days", "whole-history-in-8-ranges-of-5-days"],
+)
+def test_simulated_month_matches_reference(spark, run_days, ranges):
     config = SimulatorConfig(seed=3, n_customers=60)
     transactions = []
     for i in range(40):
@@ -115,7 +123,7 @@ def test_simulated_month_matches_reference(spark, run_days):
     first_day = D0 - timedelta(days=run_days - 1)
     in_run = {t["transaction_id"] for t in transactions if t["date"] >= first_day}
     expected = {k: v for k, v in reference_features(transactions).items() if k in in_run}
-    assert_same_features(spark_features(spark, transactions, first_day), expected)
+    assert_same_features(spark_features(spark, transactions, first_day, ranges), expected)
 
 
 def test_later_transactions_never_change_earlier_features(spark, hand_built):
