@@ -143,6 +143,14 @@ def test_range_materializes_in_one_run_and_a_rerun_gives_the_same_rows(spark, la
             AssetRecordsFilter(asset_key=AssetKey("gold_transaction_features"), asset_partitions=[d]), limit=1
         ).records[0]
         assert gold_check.target_materialization_data.storage_id == materialization.storage_id
+    # Each day of each table is written as one file (all rows are valid: silver's quarantine side has none).
+    for asset in (
+        "silver_transactions",
+        "customer_daily_aggregates",
+        "terminal_daily_aggregates",
+        "gold_transaction_features",
+    ):
+        assert per_day[(asset, days[0])]["delta_files_added"].value == len(days), asset
     run_rows = per_day[("gold_transaction_features", days[0])]["run_rows"].value
     assert run_rows == sum(per_day[("gold_transaction_features", d)]["dagster/row_count"].value for d in days)
     before = _gold_rows(spark, lake, dates)

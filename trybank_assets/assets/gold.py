@@ -222,8 +222,10 @@ def missing_history_days(
     first_data = earliest_day(lake.bronze_transactions) or days[0]
     first = max(days[0] - timedelta(days=TERMINAL_LOOKBACK_DAYS), partitions_start, first_data)
     needed = [first + timedelta(days=i) for i in range((days[0] - first).days)]
-    present = set(days_with_rows(session, lake.customer_daily_aggregates)) & set(
-        days_with_rows(session, lake.terminal_daily_aggregates)
+    if not needed:
+        return []
+    present = set(days_with_rows(session, lake.customer_daily_aggregates, needed)) & set(
+        days_with_rows(session, lake.terminal_daily_aggregates, needed)
     )
     return [d for d in needed if d not in present]
 

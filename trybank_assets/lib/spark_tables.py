@@ -121,11 +121,16 @@ def read_quarantine_days(
     return df.select(f"{QUARANTINE}.*", "date").select(*schema.names)
 
 
-def days_with_rows(spark: SparkSession, table: Path) -> list[date]:
-    """The days holding rows in the table's current version, oldest first."""
-    if not is_table(table):
+def days_with_rows(spark: SparkSession, table: Path, among: Iterable[date] | None = None) -> list[date]:
+    """The days holding rows in the table's current version (only ``among`` these days if given: a scan of
+    their partitions, not of the whole table), oldest first."""
+    among = None if among is None else list(among)
+    if not is_table(table) or among == []:
         return []
-    return sorted(r["date"] for r in _load(spark, table, None).select("date").distinct().collect())
+    df = _load(spark, table, None)
+    if among is not None:
+        df = df.where(_days_predicate(among))
+    return sorted(r["date"] for r in df.select("date").distinct().collect())
 
 
 def day_range(spark: SparkSession, table: Path) -> tuple[date | None, date | None]:

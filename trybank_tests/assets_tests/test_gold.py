@@ -3,19 +3,19 @@
 from datetime import date, datetime, timedelta
 
 import pytest
+from pyspark.sql import DataFrame
 from pyspark.sql.types import DateType, DoubleType, StructField, StructType
 
 from trybank_assets.assets.aggregates import customer_daily_aggregates_of, terminal_daily_aggregates_of
 from trybank_assets.assets.gold import non_finite_by_day, transaction_features
 from trybank_assets.assets.silver import SILVER_SCHEMA
 from trybank_assets.features import FEATURE_NAMES
+from trybank_assets.lib.spark_tables import replace_days
 from trybank_assets.simulator import SimulatorConfig, simulate_day
 from trybank_tests.feature_reference import D0, at, reference_features, transaction, velocity_edges
 
 
-def spark_features(
-    spark, transactions: list[dict], first_day: date | None = None, ranges: int | None = None
-) -> dict[str, dict]:
+def gold_of(spark, transactions: list[dict], first_day: date | None = None, ranges: int | None = None) -> DataFrame:
     """Gold of a run over the days from ``first_day`` (the first transaction's by default) to the last
     transaction's, split into ``ranges`` day ranges (gold's default by default), the earlier days seen through
     their daily aggregates only, as in the lake."""
@@ -23,9 +23,15 @@ def spark_features(
     first_day = first_day or min(t["date"] for t in transactions)
     days = [first_day + timedelta(days=i) for i in range((max(t["date"] for t in transactions) - first_day).days + 1)]
     silver = every_day.where(every_day.date >= first_day)
-    gold = transaction_features(
+    return transaction_features(
         silver, customer_daily_aggregates_of(every_day), terminal_daily_aggregates_of(every_day), days, ranges
     )
+
+
+def spark_features(
+    spark, transactions: list[dict], first_day: date | None = None, ranges: int | None = None
+) -> dict[str, dict]:
+    gold = gold_of(spark, transactions, first_day, ranges)
     return {r["transaction_id"]: {n: r[n] for n in FEATURE_NAMES} for r in gold.collect()}
 
 
@@ -124,6 +130,15 @@ def test_simulated_month_matches_reference(spark, run_days, ranges):
     in_run = {t["transaction_id"] for t in transactions if t["date"] >= first_day}
     expected = {k: v for k, v in reference_features(transactions).items() if k in in_run}
     assert_same_features(spark_features(spark, transactions, first_day, ranges), expected)
+
+
+def test_each_day_of_a_range_run_is_written_as_one_file(spark, hand_built, tmp_path):
+    """Gold's rows leave the ranges' partitions written as they are, without a shuffle by day: still one file a day."""
+    days = sorted({t["date"] for t in hand_built})
+    run = [days[0] + timedelta(days=i) for i in range((days[-1] - days[0]).days + 1)]
+    commit = replace_days(gold_of(spark, hand_built, ranges=5), tmp_path / "gold", run, days_together=True)
+    assert {d: len(files) for d, files in commit.files_by_day.items()} == dict.fromkeys(days, 1)
+    assert commit.rows_by_day == {d: sum(t["date"] == d for t in hand_built) for d in run}
 
 
 def test_later_transactions_never_change_earlier_features(spark, hand_built):

@@ -32,6 +32,7 @@ def test_a_range_write_replaces_exactly_its_days_and_empties_those_without_rows(
     assert (second.version, second.rows_by_day) == (1, {D1: 5, D2: 0})
     assert _counts(spark, table) == {D1: 5, D3: 3}
     assert days_with_rows(spark, table) == [D1, D3]
+    assert days_with_rows(spark, table, among=[D2, D3]) == [D3] and days_with_rows(spark, table, among=[]) == []
     assert day_range(spark, table) == (D1, D3)
     assert read_days(spark, table, [D2], SCHEMA, version=0).count() == 3  # the old version stays readable
 
