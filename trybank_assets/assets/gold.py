@@ -92,7 +92,7 @@ def _range_labels(spark: SparkSession, ranges: int) -> list[int]:
     labels: dict[int, int] = {}
     for row in candidates.select("label", F.pmod(F.hash("label"), F.lit(ranges)).alias("partition")).collect():
         labels.setdefault(row["partition"], row["label"])
-    # A partition no candidate reached (never seen) would only share another's: negative labels are distinct.
+    # Should no candidate reach a partition, its range gets a negative label: still its own, in a shared partition.
     return [labels.get(i, -1 - i) for i in range(ranges)]
 
 
@@ -131,8 +131,8 @@ def transaction_features(
             RANGE, F.explode(F.transform(F.sequence(first_range, last_range), label))
         )
 
-    def after(days: int) -> Column:
-        return F.date_add("date", days)
+    def after(n: int) -> Column:
+        return F.date_add("date", n)
 
     tx = silver.select(
         "transaction_id",
