@@ -41,12 +41,6 @@ TRANSACTION_ID = "transaction_id"
 # The label of the day range a row belongs to (gold's partitioning).
 RANGE = "day_range"
 
-TERMINAL_COLUMNS = (
-    *[f"terminal_{what}_{n}" for n in TERMINAL_WINDOWS for what in ("count", "fraud")],
-    "terminal_recent_count",
-    "terminal_recent_cents",
-    *[f"terminal_{what}_{suffix}" for suffix, _, _ in VELOCITY_WINDOWS for what in ("count", "cents")],
-)
 TERMINAL_AGGREGATE_COLUMNS = ("txn_count", "amount_cents_sum", "fraud_count")
 CUSTOMER_AGGREGATE_COLUMNS = (
     "txn_count",
@@ -252,8 +246,8 @@ def _range_gold(rows: pa.Table, names: list[str]) -> Iterator[pa.RecordBatch]:
 
 
 def _terminal_columns(tx: pa.Table, aggregates: pa.Table) -> dict[str, np.ndarray]:
-    """``TERMINAL_COLUMNS`` of the transactions: their terminal's label-delayed counts and fraud, its transactions
-    and cents of the previous ``TERMINAL_HABIT_DAYS`` days, and its velocity."""
+    """The transactions' ``terminal_*`` inputs of ``derive_features``: their terminal's label-delayed counts and
+    fraud, its transactions and cents of the previous ``TERMINAL_HABIT_DAYS`` days, and its velocity."""
     tx_key, row_key = _codes(tx["terminal_id"], aggregates["terminal_id"])
     tx_day = _days(tx)
     history = _DayWindows(row_key, _days(aggregates), tx_key, tx_day, TERMINAL_LOOKBACK_DAYS)
