@@ -53,6 +53,8 @@ EDGE_ROWS = {
         {"currency": "JPY", "channel": "contactless", "merchant_category": "bnpl", "customer_country": "NL"},
     ),
     "source_id_kept": (_good(source_transaction_id="A1"), {"source_transaction_id": "A1"}),
+    "zone_offset": (_good(event_time="2026-03-10T14:30:00.5+02:30"), {"amount_cents": 1250}),
+    "zone_offset_without_colon": (_good(event_time="2026-03-10T09:00:00-0300"), {"amount_cents": 1250}),
 }
 
 
@@ -101,6 +103,8 @@ def _hand_made_bronze(lake: LakeResource) -> dict[str, dict]:
     lines += ['{"transaction_id": "broken', "NaN"]  # malformed JSON
     _write_bronze(lake, "api", lines)
     _write_bronze(lake, "import-partner", [json.dumps(good["b"]), json.dumps(conflict)])
+    # Outside any source folder: not bronze, which is date=D/source=S/*.jsonl, so never read.
+    (lake.bronze_day(DAY) / "stray.jsonl").write_text(json.dumps(_good()) + "\n")
     return good
 
 
