@@ -543,7 +543,6 @@ def silver_transactions(
             **totals,
             quarantine_reasons=MetadataValue.json(written.reasons),
             repeated_on_later_days=MetadataValue.json(_by_iso_day(later_repeats)),
-            rows_by_day=MetadataValue.json(_by_iso_day(commit.rows_by_day)),
         )
     )
     yield from evaluations_by_day(

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pyarrow.parquet as pq
-from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableRecord, TableSchema
+from dagster import AssetExecutionContext, MetadataValue, TableColumn, TableSchema
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
@@ -31,10 +31,23 @@ def _cell(value):
     return value
 
 
+def _markdown_cell(value) -> str:
+    text = "null" if value is None else str(_cell(value))
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(columns: list[str], rows: list[dict]) -> str:
+    """``rows`` as a Markdown table of ``columns``, as the UI renders it."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(_markdown_cell(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def previews_by_day(df: DataFrame, commit: DeltaCommit, limit: int = 5) -> dict[date, MetadataValue]:
     """The first ``limit`` rows of each day's first file that ``commit`` added, ``df``'s columns: read with pyarrow
-    from the files' heads, not by a Spark job over every row of the range."""
-    schema = TableSchema(columns=[TableColumn(f.name, f.dataType.simpleString()) for f in df.schema.fields])
+    from the files' heads, not by a Spark job over every row of the range. A Markdown table: Dagster stores a
+    range run's previews, one per day, ~4x faster than as table metadata (a record per row, a value per cell;
+    ~2 s for 183 days of gold's 34 columns), and the column types are in the asset's column schema."""
     previews = {}
     for day, files in commit.files_by_day.items():
         head = pq.ParquetFile(files[0])
@@ -42,8 +55,7 @@ def previews_by_day(df: DataFrame, commit: DeltaCommit, limit: int = 5) -> dict[
         rows = next(head.iter_batches(batch_size=limit, columns=stored), None)
         if rows is None:
             continue
-        records = [TableRecord({c: _cell({**row, "date": day}[c]) for c in df.columns}) for row in rows.to_pylist()]
-        previews[day] = MetadataValue.table(records=records, schema=schema)
+        previews[day] = MetadataValue.md(markdown_table(df.columns, [{**row, "date": day} for row in rows.to_pylist()]))
     return previews
 
 
