@@ -134,6 +134,15 @@ def test_each_invalid_class_is_quarantined_with_its_reason(spark, lake_root):
     assert raw.count() == len(silver) + len(quarantine) + 3
 
 
+def test_a_source_folder_named_with_glob_characters_is_read_as_named(spark, lake_root):
+    lake = LakeResource(root=str(lake_root))
+    row = _good()
+    _write_bronze(lake, "partner[eu]{1}*?", [json.dumps(row)])
+    _write_bronze(lake, "partner", [json.dumps(_good())])
+    read = {r["transaction_id"]: r["source"] for r in read_bronze(spark, lake, [DAY]).collect()}
+    assert len(read) == 2 and read[row["transaction_id"]] == "partner[eu]{1}*?"
+
+
 def test_silver_asset_writes_quarantine_and_reconciles(spark, lake_root, resources, instance):
     lake = LakeResource(root=str(lake_root))
     _hand_made_bronze(lake)
