@@ -1,8 +1,14 @@
+import warnings
 from datetime import date, timedelta
 
-from dagster import AssetExecutionContext, DailyPartitionsDefinition
+from dagster import AssetExecutionContext, BetaWarning, DailyPartitionsDefinition, PreviewWarning
 
 from trybank_assets.settings import get_settings
+
+# Beta and preview in Dagster 1.13, used on purpose by every daily asset (each imports this module): one run per
+# backfill range, and its check results per day.
+warnings.filterwarnings("ignore", category=BetaWarning, message=".*backfill_policy.*")
+warnings.filterwarnings("ignore", category=PreviewWarning, message=".*partitions_def on an AssetCheckSpec.*")
 
 daily_partitions = DailyPartitionsDefinition(
     start_date=get_settings().partitions_start.isoformat(), timezone="UTC", end_offset=0

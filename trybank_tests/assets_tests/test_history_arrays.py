@@ -2,6 +2,8 @@
 
 import random
 import struct
+import subprocess
+import sys
 
 import numpy as np
 
@@ -49,3 +51,15 @@ def test_numpy_features_equal_python_ones_bit_for_bit():
         python_features = derive_features(raw, PythonFeatureOps())
         for name in FEATURE_NAMES:
             assert bits(numpy_features[name][i]) == bits(python_features[name]), (name, raw)
+
+
+def test_gold_workers_import_no_dagster():
+    """Each fresh Python worker of gold's mapInArrow imports this module: Dagster would add ~1.2 s to it, and a
+    one-day run waits for its single worker (its first call measured 7.7 s with it, 4.4 s without)."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, trybank_assets.assets.history_arrays; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "'dagster'" not in loaded and "'pyspark'" not in loaded
