@@ -57,8 +57,8 @@ class TrybankSettings(BaseSettings):
         default=False,
         description=(
             "Run the declarative automation (trybank_assets/automation.py): the daily chain at 00:30 UTC, the "
-            "online store after its aggregates, late bronze files re-materialized, weekly retraining. Off, "
-            "nothing starts on its own."
+            "online store after its aggregates, late bronze files re-materialized, weekly retraining, Delta "
+            "maintenance at 04:00 UTC. Off, nothing starts on its own."
         ),
     )
     simulator_seed: int = 42

@@ -73,13 +73,11 @@ def materialization_metadata(context: AssetExecutionContext, df: DataFrame, comm
             },
             partition_key=day.isoformat(),
         )
-    maintenance = {"delta_maintenance": MetadataValue.json(commit.maintenance)} if commit.maintenance else {}
     return {
         "run_rows": sum(commit.rows_by_day.values()),
         "path": MetadataValue.path(str(commit.table)),
         "delta_version": commit.version,
         "delta_operation": commit.operation,
         "delta_files_added": commit.files_added,
-        **maintenance,
         **extra,
     }

@@ -17,10 +17,10 @@ quarantined ones: two filters of the same version.
 Small files: a write hash-partitions its rows by ``date`` first (unless they come partitioned by day ranges, as
 gold's do), so each day is written by one task as one file (per side of silver); Delta's optimized write does the
 same with a costlier shuffle. A day is only ever replaced
-whole, never appended to, so a run leaves no small files to compact. Every ``MAINTENANCE_EVERY`` commits a write
-also runs OPTIMIZE (compacts any partition still holding several small files, e.g. from another writer; nothing
-to do costs no commit) and VACUUM with the retention the session was configured with
-(``TRYBANK_DELTA_VACUUM_RETENTION_HOURS``).
+whole, never appended to, so a run leaves no small files to compact. ``maintain`` runs OPTIMIZE (compacts any
+partition still holding several small files, e.g. from another writer; nothing to do costs no commit) and VACUUM
+with the retention the session was configured with (``TRYBANK_DELTA_VACUUM_RETENTION_HOURS``): the lake
+maintenance job's work (``maintenance.py``), never a write's.
 """
 
 import json
@@ -39,14 +39,12 @@ QUARANTINED = "quarantined"
 QUARANTINE = "quarantine"
 # Set by resources/spark.py from the settings: VACUUM keeps files a reader of an older version may still need.
 VACUUM_RETENTION_CONF = "spark.trybank.delta.vacuumRetentionHours"
-MAINTENANCE_EVERY = 10
 
 
 @dataclass(frozen=True)
 class DeltaCommit:
-    """What one replacement committed: the table version, Delta's operation name, rows per day of the range
-    (silver rows for the silver table, whose quarantined rows per day are in ``quarantined_by_day``) and the
-    maintenance it ran (empty when it was not due)."""
+    """What one replacement committed: the table version, Delta's operation name and rows per day of the range
+    (silver rows for the silver table, whose quarantined rows per day are in ``quarantined_by_day``)."""
 
     table: Path
     version: int
@@ -56,7 +54,6 @@ class DeltaCommit:
     quarantined_by_day: dict[date, int] = field(default_factory=dict)
     # The Parquet files the commit added per day, absolute paths (silver rows only for the silver table).
     files_by_day: dict[date, list[Path]] = field(default_factory=dict)
-    maintenance: dict[str, int] = field(default_factory=dict)
 
 
 def is_table(table: Path) -> bool:
@@ -198,7 +195,6 @@ def _replace(
         rows_by_day={d: counts.get((d, False), 0) for d in days},
         quarantined_by_day={d: counts.get((d, True), 0) for d in days} if QUARANTINED in partition_by else {},
         files_by_day=_files_added(table, added),
-        maintenance=maintain(spark, table) if version and version % MAINTENANCE_EVERY == 0 else {},
     )
 
 

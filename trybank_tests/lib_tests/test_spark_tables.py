@@ -1,4 +1,4 @@
-"""The lake's Delta table I/O: exact day replacement in one commit, committed days, maintenance."""
+"""The lake's Delta table I/O: exact day replacement in one commit, committed days."""
 
 from datetime import date, timedelta
 
@@ -6,7 +6,6 @@ import pytest
 from pyspark.errors import AnalysisException
 from pyspark.sql.types import DateType, LongType, StructField, StructType
 
-from trybank_assets.lib import spark_tables
 from trybank_assets.lib.spark_tables import day_range, days_with_rows, read_days, replace_days
 
 SCHEMA = StructType([StructField("n", LongType()), StructField("date", DateType())])
@@ -43,16 +42,4 @@ def test_a_row_outside_the_run_days_fails_the_write_and_commits_nothing(spark, t
     with pytest.raises(AnalysisException, match="DELTA_REPLACE_WHERE_MISMATCH"):
         replace_days(_rows(spark, D1, D2), table, [D1])
     assert spark.sql(f"DESCRIBE HISTORY delta.`{table}`").count() == 1
-    assert _counts(spark, table) == {D1: 3}
-
-
-def test_maintenance_runs_every_n_commits(spark, tmp_path, monkeypatch):
-    monkeypatch.setattr(spark_tables, "MAINTENANCE_EVERY", 2)
-    table = tmp_path / "t"
-    commits = [replace_days(_rows(spark, D1), table, [D1]) for _ in range(3)]
-    assert [c.maintenance for c in commits[:2]] == [{}, {}]
-    assert commits[2].version == 2
-    assert set(commits[2].maintenance) == {"optimize_files_removed", "optimize_files_added", "vacuum_files_deleted"}
-    operations = [h["operation"] for h in spark.sql(f"DESCRIBE HISTORY delta.`{table}`").collect()]
-    assert operations[:2] == ["VACUUM END", "VACUUM START"]  # the default retention keeps this run's files
     assert _counts(spark, table) == {D1: 3}

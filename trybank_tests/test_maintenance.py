@@ -1,0 +1,55 @@
+"""The lake maintenance job, run by Dagster on a real Delta table: compaction, vacuum, observations."""
+
+from datetime import date
+from pathlib import Path
+
+from dagster import AssetKey, DagsterEventType
+from pyspark.sql.types import DateType, LongType, StructField, StructType
+
+from trybank_assets.lib.spark_tables import VACUUM_RETENTION_CONF, read_days, replace_days
+from trybank_assets.maintenance import lake_maintenance_job
+from trybank_assets.resources import build_resources
+from trybank_tests.conftest import small_bank_settings
+
+SCHEMA = StructType([StructField("n", LongType()), StructField("date", DateType())])
+D1, D2 = date(2026, 3, 1), date(2026, 3, 2)
+
+
+def _parquet_files(table: Path) -> set[str]:
+    return {str(p) for p in table.rglob("*.parquet") if "_delta_log" not in p.parts}
+
+
+def _referenced(spark, table: Path) -> set[str]:
+    files = spark.read.format("delta").load(str(table)).select("_metadata.file_path").distinct().collect()
+    return {r["file_path"].removeprefix("file:") for r in files}
+
+
+def test_maintenance_job_compacts_vacuums_and_observes_each_table(spark, lake_root, instance):
+    settings = small_bank_settings(lake_root).model_copy(update={"delta_vacuum_retention_hours": 0})
+    table = lake_root / "gold" / "terminal_daily_aggregates"
+    replace_days(spark.createDataFrame([(1, D1), (2, D2)], SCHEMA), table, [D1, D2])
+    replace_days(spark.createDataFrame([(3, D1)], SCHEMA), table, [D1])  # D1's first file is now unreferenced
+    for n in (4, 5):  # another writer's small appends: D2 holds three files
+        spark.createDataFrame([(n, D2)], SCHEMA).write.format("delta").mode("append").save(str(table))
+    before = sorted(r["n"] for r in read_days(spark, table, [D1, D2], SCHEMA).collect())
+    assert len(_parquet_files(table)) == 5
+
+    previous = spark.conf.get(VACUUM_RETENTION_CONF)
+    try:
+        result = lake_maintenance_job.execute_in_process(resources=build_resources(settings), instance=instance)
+    finally:
+        spark.conf.set(VACUUM_RETENTION_CONF, previous)
+
+    assert result.success
+    assert sorted(r["n"] for r in read_days(spark, table, [D1, D2], SCHEMA).collect()) == before == [2, 3, 4, 5]
+    # D2's three files compacted into one; VACUUM deleted D1's old file and D2's three.
+    assert len(_parquet_files(table)) == 2 and _parquet_files(table) == _referenced(spark, table)
+    observations = [
+        e.event_specific_data.asset_observation
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_OBSERVATION
+    ]
+    # The other tables of the lake do not exist yet: skipped, not failed.
+    assert [o.asset_key for o in observations] == [AssetKey("terminal_daily_aggregates")]
+    done = {k: v.value for k, v in observations[0].metadata.items() if k != "path"}
+    assert done == {"optimize_files_removed": 3, "optimize_files_added": 1, "vacuum_files_deleted": 4}
