@@ -2,7 +2,7 @@
 
 Each asset names its condition in its decorator; the conditions only act while the automation
 sensors run, which they do when ``TRYBANK_AUTOMATION_ENABLED=true`` (default off, so a demo never
-starts work on its own). With it on:
+starts work on its own; the same setting starts the maintenance schedule). With it on:
 
 - the daily chain (demo source, bronze, silver, aggregates, gold) materializes yesterday at 00:30
   UTC, each asset once its parents have;
@@ -12,7 +12,7 @@ starts work on its own). With it on:
   through the chain (``late_bronze_files``);
 - prediction monitoring runs at 00:15 UTC, the model retrains on Mondays at 02:00 UTC and the
   promotion gate follows each new model;
-- the lake's Delta tables are compacted and vacuumed daily at 04:00 UTC (``maintenance.py``).
+- the lake's Delta tables are compacted and vacuumed daily at 04:00 UTC (``maintenance.py``'s schedule).
 """
 
 import os
@@ -24,18 +24,15 @@ from dagster import (
     AssetSelection,
     AutomationCondition,
     AutomationConditionSensorDefinition,
-    DefaultScheduleStatus,
     DefaultSensorStatus,
     FreshnessPolicy,
     RunRequest,
-    ScheduleDefinition,
     SensorEvaluationContext,
     SkipReason,
     sensor,
 )
 
 from trybank_assets.lake_layout import LakePaths
-from trybank_assets.maintenance import lake_maintenance_job
 from trybank_assets.resources.lake import LakeResource
 from trybank_assets.settings import get_settings
 
@@ -56,19 +53,6 @@ BRONZE = AssetKey("bronze_transactions")
 def _status() -> DefaultSensorStatus:
     return DefaultSensorStatus.RUNNING if get_settings().automation_enabled else DefaultSensorStatus.STOPPED
 
-
-lake_maintenance_schedule = ScheduleDefinition(
-    name="lake_maintenance_daily",
-    job=lake_maintenance_job,
-    cron_schedule="0 4 * * *",
-    execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.RUNNING
-    if get_settings().automation_enabled
-    else DefaultScheduleStatus.STOPPED,
-    description=(
-        "Compacts and vacuums the lake's Delta tables after the night's runs (TRYBANK_AUTOMATION_ENABLED turns it on)."
-    ),
-)
 
 automation_sensor = AutomationConditionSensorDefinition(
     "trybank_automation",

@@ -1,7 +1,8 @@
 """The code location: every asset, check, resource, job, schedule and sensor of the lakehouse.
 
 When things run by themselves is declared on the assets (automation conditions) and carried out by
-the automation sensors, which ``TRYBANK_AUTOMATION_ENABLED`` turns on (``automation.py``).
+the automation sensors (``automation.py``); the lake's maintenance has a schedule (``maintenance.py``).
+``TRYBANK_AUTOMATION_ENABLED`` turns them on.
 """
 
 from dagster import Definitions, in_process_executor
@@ -14,9 +15,9 @@ from trybank_assets.assets.model import deployed_fraud_model, fraud_model
 from trybank_assets.assets.monitoring import prediction_log
 from trybank_assets.assets.online import online_customer_state
 from trybank_assets.assets.silver import silver_transactions
-from trybank_assets.automation import automation_sensor, lake_maintenance_schedule, late_bronze_files
+from trybank_assets.automation import automation_sensor, late_bronze_files
 from trybank_assets.jobs import daily_lakehouse_job, daily_monitoring_job, model_job, online_store_job
-from trybank_assets.maintenance import lake_maintenance_job
+from trybank_assets.maintenance import lake_maintenance_job, lake_maintenance_schedule
 from trybank_assets.resources import build_resources
 from trybank_assets.settings import get_settings
 

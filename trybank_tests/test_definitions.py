@@ -72,6 +72,8 @@ def test_definitions_load_with_the_reviewed_graph():
     # Nothing starts by itself unless TRYBANK_AUTOMATION_ENABLED says so.
     for sensor in ("trybank_automation", "late_bronze_files"):
         assert defs.resolve_sensor_def(sensor).default_status.value == "STOPPED"
+    assert defs.resolve_schedule_def("lake_maintenance_daily").default_status.value == "STOPPED"
+    assert defs.resolve_schedule_def("lake_maintenance_daily").job_name == "lake_maintenance_job"
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.automation_condition is not None, key

@@ -6,9 +6,11 @@ from pathlib import Path
 from dagster import AssetKey, DagsterEventType
 from pyspark.sql.types import DateType, LongType, StructField, StructType
 
+from trybank_assets.definitions import defs
 from trybank_assets.lib.spark_tables import VACUUM_RETENTION_CONF, read_days, replace_days
-from trybank_assets.maintenance import lake_maintenance_job
+from trybank_assets.maintenance import delta_tables, lake_maintenance_job
 from trybank_assets.resources import build_resources
+from trybank_assets.resources.lake import LakeResource
 from trybank_tests.conftest import small_bank_settings
 
 SCHEMA = StructType([StructField("n", LongType()), StructField("date", DateType())])
@@ -24,6 +26,12 @@ def _referenced(spark, table: Path) -> set[str]:
     return {r["file_path"].removeprefix("file:") for r in files}
 
 
+def test_every_maintained_table_belongs_to_an_asset(tmp_path):
+    tables = delta_tables(LakeResource(root=str(tmp_path)))
+    assert set(tables) <= defs.resolve_asset_graph().get_all_asset_keys()
+    assert len(set(tables.values())) == len(tables)
+
+
 def test_maintenance_job_compacts_vacuums_and_observes_each_table(spark, lake_root, instance):
     settings = small_bank_settings(lake_root).model_copy(update={"delta_vacuum_retention_hours": 0})
     table = lake_root / "gold" / "terminal_daily_aggregates"
@@ -33,14 +41,22 @@ def test_maintenance_job_compacts_vacuums_and_observes_each_table(spark, lake_ro
         spark.createDataFrame([(n, D2)], SCHEMA).write.format("delta").mode("append").save(str(table))
     before = sorted(r["n"] for r in read_days(spark, table, [D1, D2], SCHEMA).collect())
     assert len(_parquet_files(table)) == 5
+    # Silver's log is damaged: its maintenance fails, the other tables' goes on, and the run fails naming it.
+    broken_log = lake_root / "silver" / "transactions" / "_delta_log"
+    broken_log.mkdir(parents=True)
+    (broken_log / "00000000000000000000.json").write_text("not a Delta commit\n")
 
     previous = spark.conf.get(VACUUM_RETENTION_CONF)
     try:
-        result = lake_maintenance_job.execute_in_process(resources=build_resources(settings), instance=instance)
+        result = lake_maintenance_job.execute_in_process(
+            resources=build_resources(settings), instance=instance, raise_on_error=False
+        )
     finally:
         spark.conf.set(VACUUM_RETENTION_CONF, previous)
 
-    assert result.success
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
+    assert "silver_transactions" in failure.event_specific_data.error.message
     assert sorted(r["n"] for r in read_days(spark, table, [D1, D2], SCHEMA).collect()) == before == [2, 3, 4, 5]
     # D2's three files compacted into one; VACUUM deleted D1's old file and D2's three.
     assert len(_parquet_files(table)) == 2 and _parquet_files(table) == _referenced(spark, table)
@@ -49,7 +65,7 @@ def test_maintenance_job_compacts_vacuums_and_observes_each_table(spark, lake_ro
         for e in result.all_events
         if e.event_type == DagsterEventType.ASSET_OBSERVATION
     ]
-    # The other tables of the lake do not exist yet: skipped, not failed.
+    # The other tables of the lake do not exist yet: skipped, not failed; silver's is not observed.
     assert [o.asset_key for o in observations] == [AssetKey("terminal_daily_aggregates")]
     done = {k: v.value for k, v in observations[0].metadata.items() if k != "path"}
     assert done == {"optimize_files_removed": 3, "optimize_files_added": 1, "vacuum_files_deleted": 4}
