@@ -11,6 +11,7 @@ compacts something; that commit and a run's replacement of the same day can conf
 later one, which loses nothing and is run again.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagster import (
@@ -43,13 +44,16 @@ def delta_tables(lake: LakeResource) -> dict[AssetKey, Path]:
 
 
 @op(
+    out={},
     description=(
         "OPTIMIZE (compacts any day still holding several small files) and VACUUM (deletes files unreferenced for "
         "longer than TRYBANK_DELTA_VACUUM_RETENTION_HOURS) each Delta table; what each did is an observation of "
         "the table's asset. A table that fails does not keep the others from being maintained."
-    )
+    ),
 )
-def maintain_delta_tables(context: OpExecutionContext, spark: LazyPySparkResource, lake: LakeResource) -> None:
+def maintain_delta_tables(
+    context: OpExecutionContext, spark: LazyPySparkResource, lake: LakeResource
+) -> Iterator[AssetObservation]:
     failed = {}
     for asset_key, table in delta_tables(lake).items():
         if not is_table(table):
@@ -61,9 +65,8 @@ def maintain_delta_tables(context: OpExecutionContext, spark: LazyPySparkResourc
             failed[asset_key.to_user_string()] = str(error).splitlines()[0]
             continue
         context.log.info(f"{asset_key.to_user_string()}: {done}")
-        context.log_event(
-            AssetObservation(asset_key=asset_key, metadata={**done, "path": MetadataValue.path(str(table))})
-        )
+        # Yielded, not context.log_event: logged events are stored when the op returns, so a failure would drop them.
+        yield AssetObservation(asset_key=asset_key, metadata={**done, "path": MetadataValue.path(str(table))})
     if failed:
         raise Failure(f"maintenance failed on {sorted(failed)}", metadata={"errors": MetadataValue.json(failed)})
 
