@@ -12,6 +12,7 @@ week of a bank's traffic costs neither RAM nor a re-read of bronze at every star
 once.
 """
 
+import fcntl
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -77,12 +78,17 @@ class AcceptedIndex:
     def open(self) -> None:
         """Create the index (or replace one of another version) and drop what is past the retention."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = self._db()
-        with db:
-            db.execute("BEGIN IMMEDIATE")  # two processes starting at once: one creates, the other sees it
-            if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    db.execute(statement)
+        # Two processes starting at once: one creates, the other then sees it. SQLite answers "database is
+        # locked" at once, without its busy timeout, to a connection switching a new database to WAL while
+        # another does (10% of 300 tries of two threads), so each process's first connection is made under a lock.
+        with self.path.with_name(self.path.name + ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            db = self._db()
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        db.execute(statement)
         self.prune()
 
     def indexed_bytes(self) -> dict[str, int]:
