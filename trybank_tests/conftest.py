@@ -37,6 +37,17 @@ def small_bank_settings(lake_root: Path) -> TrybankSettings:
     )
 
 
+def data_files_on_disk(table: Path) -> set[str]:
+    """Every Parquet data file in a Delta table's folder, referenced by a version or not."""
+    return {str(p) for p in table.rglob("*.parquet") if "_delta_log" not in p.parts}
+
+
+def data_files_referenced(spark: SparkSession, table: Path) -> set[str]:
+    """The data files the table's current version reads."""
+    files = spark.read.format("delta").load(str(table)).select("_metadata.file_path").distinct().collect()
+    return {r["file_path"].removeprefix("file:") for r in files}
+
+
 @pytest.fixture(scope="session")
 def spark() -> SparkSession:
     builder = SparkSession.builder

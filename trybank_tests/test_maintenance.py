@@ -1,7 +1,6 @@
 """The lake maintenance job, run by Dagster on a real Delta table: compaction, vacuum, observations."""
 
 from datetime import date
-from pathlib import Path
 
 from dagster import AssetKey, DagsterEventType
 from pyspark.sql.types import DateType, LongType, StructField, StructType
@@ -11,19 +10,10 @@ from trybank_assets.lib.spark_tables import VACUUM_RETENTION_CONF, read_days, re
 from trybank_assets.maintenance import delta_tables, lake_maintenance_job
 from trybank_assets.resources import build_resources
 from trybank_assets.resources.lake import LakeResource
-from trybank_tests.conftest import small_bank_settings
+from trybank_tests.conftest import data_files_on_disk, data_files_referenced, small_bank_settings
 
 SCHEMA = StructType([StructField("n", LongType()), StructField("date", DateType())])
 D1, D2 = date(2026, 3, 1), date(2026, 3, 2)
-
-
-def _parquet_files(table: Path) -> set[str]:
-    return {str(p) for p in table.rglob("*.parquet") if "_delta_log" not in p.parts}
-
-
-def _referenced(spark, table: Path) -> set[str]:
-    files = spark.read.format("delta").load(str(table)).select("_metadata.file_path").distinct().collect()
-    return {r["file_path"].removeprefix("file:") for r in files}
 
 
 def test_every_maintained_table_belongs_to_an_asset(tmp_path):
@@ -40,7 +30,7 @@ def test_maintenance_job_compacts_vacuums_and_observes_each_table(spark, lake_ro
     for n in (4, 5):  # another writer's small appends: D2 holds three files
         spark.createDataFrame([(n, D2)], SCHEMA).write.format("delta").mode("append").save(str(table))
     before = sorted(r["n"] for r in read_days(spark, table, [D1, D2], SCHEMA).collect())
-    assert len(_parquet_files(table)) == 5
+    assert len(data_files_on_disk(table)) == 5
     # Silver's log is damaged: its maintenance fails, the other tables' goes on, and the run fails naming it.
     broken_log = lake_root / "silver" / "transactions" / "_delta_log"
     broken_log.mkdir(parents=True)
@@ -59,7 +49,7 @@ def test_maintenance_job_compacts_vacuums_and_observes_each_table(spark, lake_ro
     assert "silver_transactions" in failure.event_specific_data.error.message
     assert sorted(r["n"] for r in read_days(spark, table, [D1, D2], SCHEMA).collect()) == before == [2, 3, 4, 5]
     # D2's three files compacted into one; VACUUM deleted D1's old file and D2's three.
-    assert len(_parquet_files(table)) == 2 and _parquet_files(table) == _referenced(spark, table)
+    assert len(data_files_on_disk(table)) == 2 and data_files_on_disk(table) == data_files_referenced(spark, table)
     observations = [
         e.event_specific_data.asset_observation
         for e in result.all_events

@@ -30,7 +30,7 @@ from trybank_assets.lib.spark_tables import (
 )
 from trybank_assets.resources import build_resources
 from trybank_assets.resources.lake import LakeResource
-from trybank_tests.conftest import range_tags, small_bank_settings
+from trybank_tests.conftest import data_files_on_disk, data_files_referenced, range_tags, small_bank_settings
 
 DAYS = [date(2026, 3, 10) + timedelta(days=i) for i in range(3)]
 RANGE_TAGS = range_tags(DAYS[0], DAYS[-1])
@@ -160,15 +160,6 @@ def _kill_run_at_random_instant(lake_root: Path, table: Path, rng: random.Random
     }
 
 
-def _on_disk(table: Path) -> set[str]:
-    return {str(p) for p in table.rglob("*.parquet") if "_delta_log" not in p.parts}
-
-
-def _referenced(spark, table: Path) -> set[str]:
-    files = spark.read.format("delta").load(str(table)).select("_metadata.file_path").distinct().collect()
-    return {r["file_path"].removeprefix("file:") for r in files}
-
-
 @pytest.fixture(scope="module")
 def silver_history(spark, tmp_path_factory) -> dict:
     """Silver run in process over bronze A, then B, then B again: table versions 0, 1, 2."""
@@ -233,5 +224,5 @@ def test_a_killed_silver_run_leaves_every_day_old_or_new_and_whole(spark, silver
         maintain(spark, table)
     finally:
         spark.conf.set(VACUUM_RETENTION_CONF, previous)
-    assert _on_disk(table) == _referenced(spark, table)
+    assert data_files_on_disk(table) == data_files_referenced(spark, table)
     assert _snapshot(spark, lake) == snapshots[current]
