@@ -3,8 +3,6 @@
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import reduce
-from operator import and_
 from pathlib import Path
 
 from dagster import (
@@ -336,11 +334,12 @@ def clean_transactions(raw: DataFrame, kept_elsewhere: DataFrame | None = None) 
         others = kept_elsewhere.select("transaction_id", "date", F.lit(True).alias("_elsewhere"))
         rows = rows.unionByName(others, allowMissingColumns=True)
     # Valid rows sort first, so a valid row's rank and the kept row are among valid rows only. Contents are
-    # compared field by field: exact, and cheaper than a hash of every row's JSON (~4 s per 1.8M rows).
+    # compared as one struct (null-safe field by field): exact, and cheaper than a hash of every row's JSON (~4 s
+    # per 1.8M rows) or a window function per field (~2 s).
     content = [name for name in BRONZE_FIELDS if name != "transaction_id"]
     by_id = Window.partitionBy("transaction_id").orderBy(F.col("reason").isNotNull(), "date", "source", *content)
     invalid, first = F.col("reason").isNotNull(), F.row_number().over(by_id) == 1
-    same_as_kept = reduce(and_, [F.first(name).over(by_id).eqNullSafe(F.col(name)) for name in content])
+    same_as_kept = F.first(F.struct(*content)).over(by_id).eqNullSafe(F.struct(*content))
     kept_elsewhere_row = F.first("_elsewhere").over(by_id)
     kind = (
         F.when(elsewhere, F.lit(ELSEWHERE))

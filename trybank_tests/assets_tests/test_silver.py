@@ -134,6 +134,20 @@ def test_each_invalid_class_is_quarantined_with_its_reason(spark, lake_root):
     assert raw.count() == len(silver) + len(quarantine) + 3
 
 
+def test_a_copy_differing_only_by_a_null_field_conflicts_and_an_exact_copy_with_nulls_is_dropped(spark, lake_root):
+    lake = LakeResource(root=str(lake_root))
+    kept = _good(source_transaction_id=None, fraud_scenario=None)
+    filled = kept | {"fraud_scenario": "card_testing"}
+    _write_bronze(lake, "api", [json.dumps(kept), json.dumps(kept), json.dumps(filled)])
+    cleaned = clean_transactions(read_bronze(spark, lake, [DAY]))
+
+    assert [r["fraud_scenario"] for r in cleaned.silver.collect()] == [None]
+    assert [(r["fraud_scenario"], r["reason"]) for r in cleaned.quarantine.collect()] == [
+        ("card_testing", "conflicting_duplicate")
+    ]
+    assert cleaned.duplicates_dropped.count() == 1
+
+
 def test_a_source_folder_named_with_glob_characters_is_read_as_named(spark, lake_root):
     lake = LakeResource(root=str(lake_root))
     row = _good()
