@@ -56,7 +56,7 @@ from trybank_assets.lib.partition_checks import (
     repeated_ids_by_day,
     rows_by_day,
 )
-from trybank_assets.lib.spark_tables import current_version, days_with_rows, read_days, replace_days
+from trybank_assets.lib.spark_tables import current_version, days_with_rows, read_commit, read_days, replace_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
 
@@ -298,7 +298,7 @@ def gold_transaction_features(
         silver_rows_job = checks.submit(rows_by_day, silver)
         missing_job = checks.submit(missing_history_days, session, lake, days, daily_partitions.start.date())
         commit = replace_days(features, lake.transaction_features, days, days_together=True)
-        gold = read_days(session, lake.transaction_features, days, GOLD_SCHEMA, version=commit.version)
+        gold = read_commit(session, commit, GOLD_SCHEMA)
         repeated_job = checks.submit(repeated_ids_by_day, gold)
         # The write counted the rows with a null or NaN feature; they are broken down by day only when there are
         # some.

@@ -1,6 +1,5 @@
 """Silver: typed, validated, deduplicated transactions; every rejected row kept with its reason."""
 
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -56,6 +55,7 @@ from trybank_assets.lib.spark_tables import (
     QUARANTINED,
     DeltaCommit,
     current_version,
+    glob_escaped,
     read_days,
     read_quarantine_days,
     replace_silver_days,
@@ -111,20 +111,11 @@ _ZONED = r"(Z|[+-]\d{2}:?\d{2})$"
 _EXACT_AMOUNT = DecimalType(38, 18)
 
 
-_GLOB_CHARACTER = re.compile(r"[*?\[\]{}\\]")
-
-
 def read_bronze(spark: SparkSession, lake: LakeResource, days: list[date]) -> DataFrame:
     """Every line of every source for ``days`` (the ``*.jsonl`` files of ``date=D/source=S/``, as the bronze asset
     counts them), as text, with its day and source from the folders: Spark's partition columns, constant per file,
     where a value extracted from each row's file path cost ~4 s per 1.8M rows."""
-    # Spark reads its paths as glob patterns: a folder name's own glob characters are escaped.
-    sources = [
-        _GLOB_CHARACTER.sub(r"\\\g<0>", str(s))
-        for d in days
-        for s in sorted(lake.bronze_day(d).glob("source=*"))
-        if s.is_dir()
-    ]
+    sources = [glob_escaped(s) for d in days for s in sorted(lake.bronze_day(d).glob("source=*")) if s.is_dir()]
     if not sources:
         return spark.createDataFrame([], _BRONZE_WITH_ORIGIN)
     return (

@@ -24,6 +24,7 @@ maintenance job's work (``maintenance.py``), never a write's.
 """
 
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -116,6 +117,26 @@ def read_quarantine_days(
         return spark.createDataFrame([], schema)
     df = _load(spark, table, version).where(_days_predicate(days)).where(F.col(QUARANTINED))
     return df.select(f"{QUARANTINE}.*", "date").select(*schema.names)
+
+
+_GLOB_CHARACTER = re.compile(r"[*?\[\]{}\\]")
+
+
+def glob_escaped(path: Path) -> str:
+    """``path`` as Spark's readers take it: they read paths as glob patterns, so a name's own glob characters are
+    escaped."""
+    return _GLOB_CHARACTER.sub(r"\\\g<0>", str(path))
+
+
+def read_commit(spark: SparkSession, commit: DeltaCommit, schema: StructType) -> DataFrame:
+    """The rows ``commit`` added (``schema`` includes ``date``), read from the Parquet files its add actions list:
+    the version's rows of the days it replaced, without computing the table's snapshot at that version as
+    ``read_days`` does (~1.2 s of a short run's step). For a table no later step reads."""
+    files = [glob_escaped(f) for day_files in commit.files_by_day.values() for f in day_files]
+    if not files:
+        return spark.createDataFrame([], schema)
+    # The partition values are in the files' folder names (date=D), read as Spark's partition columns.
+    return spark.read.schema(schema).option("basePath", str(commit.table)).parquet(*files).select(*schema.names)
 
 
 def days_with_rows(spark: SparkSession, table: Path, among: Iterable[date] | None = None) -> list[date]:
