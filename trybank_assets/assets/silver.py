@@ -350,7 +350,7 @@ def clean_transactions(raw: DataFrame, kept_elsewhere: DataFrame | None = None) 
     return CleanedTransactions(classified.drop("_elsewhere"))
 
 
-_KEYS = ("transaction_id", "customer_id", "terminal_id", "event_time", "amount")
+KEY_COLUMNS = ("transaction_id", "customer_id", "terminal_id", "event_time", "amount")
 
 
 @dataclass(frozen=True)
@@ -366,19 +366,19 @@ class WrittenFigures:
 
     @classmethod
     def of(cls, silver: DataFrame, quarantine: DataFrame, days: list[date]) -> "WrittenFigures":
-        null = {k: f"_null_{k}" for k in _KEYS}
+        null = {k: f"_null_{k}" for k in KEY_COLUMNS}
         both = silver.select(
             "date",
             "transaction_id",
             F.lit(None).cast(StringType()).alias("reason"),
-            *[F.col(k).isNull().alias(null[k]) for k in _KEYS],
+            *[F.col(k).isNull().alias(null[k]) for k in KEY_COLUMNS],
             F.lit(False).alias(QUARANTINED),
         ).unionByName(
             quarantine.select(
                 "date",
                 "transaction_id",
                 "reason",
-                *[F.lit(False).alias(null[k]) for k in _KEYS],
+                *[F.lit(False).alias(null[k]) for k in KEY_COLUMNS],
                 F.lit(True).alias(QUARANTINED),
             )
         )
@@ -388,12 +388,12 @@ class WrittenFigures:
             .agg(
                 F.count("*").alias("_rows"),
                 F.count_if("_repeat").alias("_repeats"),
-                *[F.count_if(null[k]).alias(null[k]) for k in _KEYS],
+                *[F.count_if(null[k]).alias(null[k]) for k in KEY_COLUMNS],
             )
             .collect()
         )
         silver_rows, quarantined_rows, repeated_ids, reasons = {}, {}, {}, {}
-        nulls = {d: dict.fromkeys(_KEYS, 0) for d in days}
+        nulls = {d: dict.fromkeys(KEY_COLUMNS, 0) for d in days}
         for r in figures:
             day = r["date"]
             if r[QUARANTINED]:
@@ -401,7 +401,7 @@ class WrittenFigures:
                 reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["_rows"]
             else:
                 silver_rows[day], repeated_ids[day] = r["_rows"], r["_repeats"]
-                nulls[day] = {k: r[null[k]] for k in _KEYS}
+                nulls[day] = {k: r[null[k]] for k in KEY_COLUMNS}
         return cls(silver_rows, quarantined_rows, repeated_ids, nulls, dict(sorted(reasons.items())))
 
 
