@@ -1,6 +1,6 @@
 """Dagster's own cost of a single-run backfill of the lake's daily assets, by instance storage.
 
-    python benchmarks/dagster_events.py [--days 183] [--repeats 3] [--postgres-url postgresql://...]
+    python benchmarks/dagster_events.py [--days 183] [--repeats 3] [--postgres-url postgresql+psycopg2://...]
 
 A range run of the daily assets stores, per day, a planned event and a materialization for each of the five
 assets and an evaluation for each of their eight checks, besides its steps' own events. This benchmark times
@@ -127,11 +127,23 @@ def timed_run(assets: list[AssetsDefinition], days: list[date], new_instance) ->
     return wall, events
 
 
+def _empty_postgres(url: str) -> None:
+    """Drop Dagster's tables: the runs start from an empty instance, as the SQLite runs do."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=183)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--postgres-url", help="postgresql://user:password@host:port/db (an empty database)")
+    parser.add_argument(
+        "--postgres-url", help="postgresql+psycopg2://user:password@host:port/db (its public schema is dropped first)"
+    )
     args = parser.parse_args()
 
     daily = [a for a in defs.assets if a.group_names_by_key[a.key] in LAKEHOUSE_GROUPS]
@@ -160,16 +172,6 @@ def main() -> None:
             }
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-
-
-def _empty_postgres(url: str) -> None:
-    """Drop Dagster's tables: the runs start from an empty instance, as the SQLite runs do."""
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
 
 
 if __name__ == "__main__":
