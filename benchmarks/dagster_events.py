@@ -22,6 +22,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import sqlalchemy
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -70,7 +71,7 @@ def bookkeeping_twin(real: AssetsDefinition) -> AssetsDefinition:
     spec = next(iter(real.specs))
     name = real.key.to_user_string()
     schema = spec.metadata.get("dagster/column_schema")
-    columns = [c.name for c in schema.columns] if schema else ["transaction_id", "date"]
+    preview = _preview([c.name for c in schema.columns] if schema else ["transaction_id", "date"])
     check_names = [c.name for c in real.check_specs]
 
     @multi_asset(
@@ -86,7 +87,7 @@ def bookkeeping_twin(real: AssetsDefinition) -> AssetsDefinition:
                 {
                     "dagster/row_count": ROWS_PER_DAY,
                     "partition_filter": f"date = '{day}'",
-                    "preview": _preview(columns),
+                    "preview": preview,
                 },
                 partition_key=day.isoformat(),
             )
@@ -129,8 +130,6 @@ def timed_run(assets: list[AssetsDefinition], days: list[date], new_instance) ->
 
 def _empty_postgres(url: str) -> None:
     """Drop Dagster's tables: the runs start from an empty instance, as the SQLite runs do."""
-    import sqlalchemy
-
     engine = sqlalchemy.create_engine(url)
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
