@@ -128,6 +128,7 @@ def ingest(
         time_format=time_format,
         partitions_start=settings.partitions_start,
         max_future=timedelta(seconds=settings.api_max_future_seconds),
+        workers=settings.import_workers,
     )
     try:
         with tqdm(unit=" rows", desc=f"importing {file.name}", unit_scale=True) as bar:

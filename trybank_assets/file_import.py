@@ -7,6 +7,10 @@ split by UTC day, or rejected with its file, line, rule and reason: nothing is d
 source's own id is kept as ``source_transaction_id``; ``transaction_id`` is that id when it is a UUID,
 else a UUID derived from the import name and the id (or, without an id, from the line and content),
 so importing the same file twice writes the same bytes and silver sees no new transaction.
+
+The file is read in batches of rows in this process and converted in one process per core
+(``ImportOptions.workers``, ``TRYBANK_IMPORT_WORKERS``), the batches' lines written in file order: the
+bytes are those of a conversion in one process.
 """
 
 import csv
@@ -19,12 +23,14 @@ import os
 import re
 import shutil
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache, partial
-from itertools import repeat
+from itertools import chain, count, islice, repeat
+from multiprocessing import get_context
 from pathlib import Path
 
 import pyarrow as pa
@@ -89,6 +95,7 @@ class ImportOptions:
     time_format: str | None = None  # a strptime pattern for non-ISO timestamps
     partitions_start: date = date.min  # no asset reads an earlier day
     max_future: timedelta = timedelta(minutes=5)
+    workers: int | None = None  # processes converting rows; None: one per core
 
 
 @dataclass
@@ -144,17 +151,68 @@ def _as_text(value) -> str | None:
     return text or None
 
 
-class MalformedRow(ValueError):
-    """A line that is not a row of the file's format (bad JSON, wrong number of CSV fields)."""
-
-
-def read_rows(path: Path, fmt: str) -> tuple[list[str], Iterator[tuple[int, Sequence | MalformedRow]]]:
-    """Column names, and every row as (line number, text or None per column) or a MalformedRow."""
+def read_rows(path: Path, fmt: str) -> tuple[list[str], Iterator["RawBatch"]]:
+    """Column names, and the rows in batches of up to ``_BATCH_ROWS`` as read, each row's text values decoded
+    from them by ``RawBatch.decode`` (in the process that converts the batch)."""
     if fmt == "csv":
         return _csv_rows(path)
     if fmt == "parquet":
         return _parquet_rows(path)
     return _jsonl_rows(path)
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """Consecutive rows of the file as read, from line ``first_line``: a Parquet record batch, the text of whole CSV
+    records, or JSON lines as bytes. Decoding them is left to the process that converts them, so the reading
+    process does no per-value work and hands over one buffer, not a Python object per value."""
+
+    fmt: str
+    first_line: int
+    data: pa.RecordBatch | str | bytes
+
+    def decode(self, names: list[str]) -> tuple[list[int], list[Sequence[str | None]], list[tuple[int, str]]]:
+        """The well-formed rows' line numbers and text values column by column (as ``_as_text`` gives them, None
+        for empty), and (line, why) for each row that is not a row of the file's format."""
+        if self.fmt == "parquet":
+            lines = range(self.first_line, self.first_line + self.data.num_rows)
+            return list(lines), [_column_text(column) for column in self.data.columns], []
+        if self.fmt == "csv":
+            return _csv_values(self.data, self.first_line, len(names))
+        return _json_values(self.data, self.first_line, names)
+
+
+def _csv_values(text: str, first_line: int, width: int):
+    lines, rows, malformed = [], [], []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    line = first_line
+    for fields in reader:
+        if len(fields) == width:
+            lines.append(line)
+            rows.append(fields)
+        else:
+            malformed.append((line, f"{len(fields)} fields, the header has {width}"))
+        line = first_line + reader.line_num
+    columns = zip(*rows, strict=True) if rows else [()] * width
+    return lines, [[v or None for v in map(str.strip, column)] for column in columns], malformed
+
+
+def _json_values(data: bytes, first_line: int, names: list[str]):
+    lines, rows, malformed = [], [], []
+    for line, raw in enumerate(io.BytesIO(data), start=first_line):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except ValueError as exc:  # bad JSON or bytes that are not UTF-8
+            malformed.append((line, f"malformed JSON ({getattr(exc, 'msg', None) or exc})"))
+            continue
+        if not isinstance(record, dict):
+            malformed.append((line, "a JSON line that is not an object"))
+            continue
+        lines.append(line)
+        rows.append([_as_text(record.get(n)) for n in names])
+    return lines, list(zip(*rows, strict=True)) if rows else [()] * len(names), malformed
 
 
 def _open_text(path: Path):
@@ -170,22 +228,34 @@ def _csv_rows(path: Path):
     if not names:
         raise ImportFileError(f"{path}: empty file, no header line")
 
-    def rows():
+    def batches():
+        """The text of up to ``_BATCH_ROWS`` records at a time: the csv module reads the lines of one record at a
+        time, so the lines it took between two records are exactly theirs."""
         with _open_text(path) as fh:
-            reader = csv.reader(fh)
-            next(reader)
-            line = reader.line_num + 1
-            try:
-                for fields in reader:
-                    if len(fields) != len(names):
-                        yield line, MalformedRow(f"{len(fields)} fields, the header has {len(names)}")
-                    else:
-                        yield line, [v.strip() or None for v in fields]
-                    line = reader.line_num + 1
-            except (UnicodeDecodeError, OSError, EOFError) as exc:
-                raise ImportFileError(f"{path}:{line}: cannot read on from here ({exc})") from exc
+            taken: list[str] = []
 
-    return names, rows()
+            def lines():
+                for text in fh:
+                    taken.append(text)
+                    yield text
+
+            reader = csv.reader(lines())
+            next(reader)
+            taken.clear()
+            first_line, rows = reader.line_num + 1, 0
+            try:
+                for _ in reader:
+                    rows += 1
+                    if rows == _BATCH_ROWS:
+                        yield RawBatch("csv", first_line, "".join(taken))
+                        taken.clear()
+                        first_line, rows = reader.line_num + 1, 0
+            except (UnicodeDecodeError, OSError, EOFError) as exc:
+                raise ImportFileError(f"{path}:{reader.line_num + 1}: cannot read on from here ({exc})") from exc
+            if rows:
+                yield RawBatch("csv", first_line, "".join(taken))
+
+    return names, batches()
 
 
 def _column_text(column: pa.Array) -> list[str | None]:
@@ -206,14 +276,13 @@ def _parquet_rows(path: Path):
     parquet = pq.ParquetFile(path)
     names = parquet.schema_arrow.names
 
-    def rows():
+    def batches():
         line = 1
         for batch in parquet.iter_batches(batch_size=_BATCH_ROWS):
-            for values in zip(*(_column_text(batch.column(n)) for n in names), strict=True):
-                yield line, values
-                line += 1
+            yield RawBatch("parquet", line, batch)
+            line += batch.num_rows
 
-    return names, rows()
+    return names, batches()
 
 
 def _jsonl_rows(path: Path):
@@ -224,26 +293,21 @@ def _jsonl_rows(path: Path):
     except (ValueError, TypeError, OSError, EOFError) as exc:
         raise ImportFileError(f"{path}:1: not a JSON object; cannot read the column names ({exc})") from exc
 
-    def rows():
-        line = 0
+    def batches():
+        line, taken = 0, []
         try:
             with _open_binary(path) as fh:
                 for line, raw in enumerate(fh, start=1):
-                    if not raw.strip():
-                        continue
-                    try:
-                        record = json.loads(raw)
-                    except ValueError as exc:  # bad JSON or bytes that are not UTF-8
-                        yield line, MalformedRow(f"malformed JSON ({getattr(exc, 'msg', None) or exc})")
-                        continue
-                    if not isinstance(record, dict):
-                        yield line, MalformedRow("a JSON line that is not an object")
-                        continue
-                    yield line, [_as_text(record.get(n)) for n in names]
+                    taken.append(raw)
+                    if len(taken) == _BATCH_ROWS:
+                        yield RawBatch("jsonl", line - len(taken) + 1, b"".join(taken))
+                        taken = []
         except (OSError, EOFError) as exc:
             raise ImportFileError(f"{path}:{line + 1}: cannot read on from here ({exc})") from exc
+        if taken:
+            yield RawBatch("jsonl", line - len(taken) + 1, b"".join(taken))
 
-    return names, rows()
+    return names, batches()
 
 
 def _uuid5(name: str) -> str:
@@ -294,6 +358,7 @@ class _BronzeLines:
     """
 
     def __init__(self, names: list[str], mapping: ColumnMapping, import_name: str, options: ImportOptions) -> None:
+        self.names = names
         column_index = {n: i for i, n in enumerate(names)}  # a repeated CSV header name: its last column
         defaults = {f: str(default) for f, default in mapping.defaults.items()}
         self._sources = [
@@ -314,9 +379,8 @@ class _BronzeLines:
         self._channel = _memo(partial(_json_of, partial(contract.label, name="channel")))
         self._merchant_category = _memo(partial(_json_of, partial(contract.label, name="merchant_category")))
 
-    def _columns(self, rows: list[Sequence]) -> list[Iterable[str | None]]:
+    def _columns(self, columns: list[Sequence[str | None]]) -> list[Iterable[str | None]]:
         """The batch's values per field of MAPPABLE, a field's default filling its gaps."""
-        columns = list(zip(*rows, strict=True))
         picked = []
         for position, default in self._sources:
             if position is None:
@@ -333,11 +397,11 @@ class _BronzeLines:
         self._latest = datetime.now(UTC) + self._options.max_future
         return self._latest
 
-    def convert(
-        self, batch: list[tuple[int, Sequence]]
-    ) -> tuple[list[tuple[str, bytes]], list[tuple[int, RecordRejected, Sequence]]]:
-        """The accepted rows as (UTC day, bronze line) and the rejected ones as (line, rule broken, row)."""
-        accepted, rejected = [], []
+    def convert(self, batch: RawBatch) -> "ConvertedBatch":
+        """The batch's accepted rows as bronze lines by UTC day, and every other row as a rejection."""
+        line_numbers, columns, malformed = batch.decode(self.names)
+        accepted: dict[str, list[str]] = defaultdict(list)
+        rejected = [(line, "malformed_row", why, "") for line, why in malformed]
         zone, time_format = self._options.naive_zone, self._options.time_format
         first_moment, id_prefix, import_name = self._first_moment, self._id_prefix, self._import_name
         customer_json, terminal_json, amount_json, fraud_json = (
@@ -347,7 +411,8 @@ class _BronzeLines:
             self._fraud,
         )
         for (
-            (line, row),
+            index,
+            line,
             source_id,
             event_text,
             customer_id,
@@ -360,7 +425,7 @@ class _BronzeLines:
             merchant_category,
             is_fraud,
             fraud_scenario,
-        ) in zip(batch, *self._columns([row for _, row in batch]), strict=False):  # repeat() has no end
+        ) in zip(count(), line_numbers, *self._columns(columns), strict=False):  # repeat() has no end
             try:
                 if event_text is None or customer_id is None or terminal_id is None or amount is None:
                     missing = (event_text, customer_id, terminal_id, amount).index(None)
@@ -384,7 +449,8 @@ class _BronzeLines:
                 if source_id is not None:
                     source_id = contract.identifier(source_id, "source_transaction_id")
             except RecordRejected as exc:
-                rejected.append((line, exc, row))
+                row = dict(zip(self.names, (column[index] for column in columns), strict=True))
+                rejected.append((line, exc.rule, exc.text, json.dumps(row)))
                 continue
             fraud_scenario = "null" if is_fraud != "true" or fraud_scenario is None else _JSON_STRING(fraud_scenario)
             event_time = contract.format_event_time(moment)
@@ -400,37 +466,67 @@ class _BronzeLines:
             else:
                 source_json = _JSON_STRING(source_id)
                 transaction_id = _source_transaction_id(source_id, import_name)
-            accepted.append(
-                (
-                    event_time[:10],
-                    f'{{"transaction_id":"{transaction_id}","event_time":"{event_time}","customer_id":{customer_id},'
-                    f'"terminal_id":{terminal_id},"amount":{amount},"currency":{currency},'
-                    f'"merchant_country":{merchant_country},"customer_country":{customer_country},'
-                    f'"channel":{channel},"merchant_category":{merchant_category},"is_fraud":{is_fraud},'
-                    f'"fraud_scenario":{fraud_scenario},"source_transaction_id":{source_json}}}\n'.encode(),
-                )
+            accepted[event_time[:10]].append(
+                f'{{"transaction_id":"{transaction_id}","event_time":"{event_time}","customer_id":{customer_id},'
+                f'"terminal_id":{terminal_id},"amount":{amount},"currency":{currency},'
+                f'"merchant_country":{merchant_country},"customer_country":{customer_country},'
+                f'"channel":{channel},"merchant_category":{merchant_category},"is_fraud":{is_fraud},'
+                f'"fraud_scenario":{fraud_scenario},"source_transaction_id":{source_json}}}\n'
             )
-        return accepted, rejected
+        return ConvertedBatch(
+            len(line_numbers) + len(malformed),
+            {day: "".join(lines).encode() for day, lines in accepted.items()},
+            {day: len(lines) for day, lines in accepted.items()},
+            sorted(rejected) if malformed else rejected,
+        )
 
 
-def _batches(
-    rows: Iterator[tuple[int, Sequence | MalformedRow]],
-) -> Iterator[list[tuple[int, Sequence | MalformedRow]]]:
-    """Consecutive rows in lists of up to _BATCH_ROWS; a malformed row comes alone, in file order."""
-    batch = []
-    for item in rows:
-        if isinstance(item[1], MalformedRow):
-            if batch:
-                yield batch
-                batch = []
-            yield [item]
-        else:
-            batch.append(item)
-            if len(batch) == _BATCH_ROWS:
-                yield batch
-                batch = []
-    if batch:
-        yield batch
+@dataclass(frozen=True)
+class ConvertedBatch:
+    """A batch's outcome: its rows, the accepted ones as bronze lines (their bytes and count per UTC day), and the
+    rejected ones as (line, rule, reason, the row as JSON) in line order."""
+
+    rows: int
+    lines_by_day: dict[str, bytes]
+    accepted_by_day: dict[str, int]
+    rejected: list[tuple[int, str, str, str]]
+
+
+# The bronze lines of the process converting batches for a parallel import (``_start_converter``).
+_converter: _BronzeLines | None = None
+
+
+def _start_converter(*args) -> None:
+    global _converter
+    _converter = _BronzeLines(*args)
+
+
+def _convert(batch: RawBatch) -> ConvertedBatch:
+    return _converter.convert(batch)
+
+
+def _converted_batches(
+    batches: Iterator[RawBatch], bronze_lines: _BronzeLines, args: tuple, workers: int
+) -> Iterator[ConvertedBatch]:
+    """Every batch converted, in file order: by ``workers`` processes once the file has more than one batch (each
+    with its own ``_BronzeLines(*args)``), at most two per process in flight, so memory stays bounded."""
+    head = list(islice(batches, 2))
+    if workers < 2 or len(head) < 2:
+        yield from map(bronze_lines.convert, chain(head, batches))
+        return
+    # Forked, not spawned: a spawned process imports the caller's main module again, which a script without an
+    # ``if __name__ == "__main__"`` guard cannot take. The children only convert batches and exit.
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_start_converter, initargs=args)
+    try:
+        pending: deque[Future] = deque()
+        for batch in chain(head, batches):
+            pending.append(pool.submit(_convert, batch))
+            if len(pending) > 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def _file_digest(path: Path) -> str:
@@ -451,15 +547,13 @@ class _DaySpool:
         self._buffered = 0
         self.counts: dict[str, int] = defaultdict(int)
 
-    def add(self, lines: list[tuple[str, bytes]]) -> None:
-        """(UTC day, bronze line) pairs, in file order."""
-        buffers, counts, buffered = self._buffers, self.counts, self._buffered
-        for day, line in lines:
-            buffers[day].append(line)
-            counts[day] += 1
-            buffered += len(line)
-        self._buffered = buffered
-        if buffered >= self.spill_bytes:
+    def add(self, batch: ConvertedBatch) -> None:
+        """A batch's accepted lines, batches in file order."""
+        for day, lines in batch.lines_by_day.items():
+            self._buffers[day].append(lines)
+            self.counts[day] += batch.accepted_by_day[day]
+            self._buffered += len(lines)
+        if self._buffered >= self.spill_bytes:
             self.spill()
 
     def spill(self) -> None:
@@ -521,19 +615,14 @@ def import_file(
             if len(summary.first_rejects) < 20:
                 summary.first_rejects.append(f"{path}:{line}: {rule}: {reason}")
 
-        bronze_lines = _BronzeLines(names, mapping, import_name, options)
-        for batch in _batches(rows):
-            summary.rows_read += len(batch)
+        args = (names, mapping, import_name, options)
+        for batch in _converted_batches(rows, _BronzeLines(*args), args, options.workers or os.cpu_count() or 1):
+            summary.rows_read += batch.rows
             if progress:
-                progress(len(batch))
-            line, first = batch[0]
-            if isinstance(first, MalformedRow):
-                reject(line, "malformed_row", str(first), "")
-                continue
-            accepted, rejected = bronze_lines.convert(batch)
-            spool.add(accepted)
-            for line, exc, row in rejected:
-                reject(line, exc.rule, exc.text, json.dumps(dict(zip(names, row, strict=True))))
+                progress(batch.rows)
+            spool.add(batch)
+            for line, rule, reason, raw in batch.rejected:
+                reject(line, rule, reason, raw)
 
     summary.bronze_files = spool.publish(
         lambda day: lake.bronze_source_dir(datetime.fromisoformat(day).date(), source) / f"part-{digest}.jsonl"

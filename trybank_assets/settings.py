@@ -61,6 +61,12 @@ class TrybankSettings(BaseSettings):
             "maintenance at 04:00 UTC. Off, nothing starts on its own."
         ),
     )
+    import_workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Processes `trybank ingest` converts a file's rows in (from its second batch of 65,536); unset: "
+        "one per core.",
+    )
     simulator_seed: int = 42
     simulator_customers: int = Field(default=3000, ge=10)
 

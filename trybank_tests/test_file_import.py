@@ -114,6 +114,51 @@ def test_reimporting_the_same_file_writes_the_same_bytes(tmp_path):
     assert len(list((tmp_path / "lake").rglob("*.jsonl"))) == 2
 
 
+def _awkward_file(path, fmt: str, rows: int = 60):
+    """``rows`` rows of GOOD and BAD, with what a reader must carry across batches: CSV records over several
+    lines, blank lines, rows with a field missing, lines that are not JSON."""
+    records = [dict(ROWS[i % len(ROWS)], CUSTOMER_ID=i) for i in range(rows)]
+    if fmt == "parquet":
+        pq.write_table(pa.table({k: [str(r[k]) for r in records] for k in records[0]}), path, row_group_size=11)
+    elif fmt == "csv":
+        with open(path, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(list(records[0]))
+            for i, r in enumerate(records):
+                values = ["" if v is None else v for v in r.values()]
+                if i % 5 == 0:
+                    values[2] = f"{values[2]}\n"  # a quoted value with a line break: one record, two lines
+                if i % 9 == 0:
+                    fh.write("\n")
+                writer.writerow(values[:3] if i % 13 == 0 else values)
+    else:
+        lines = [
+            ("{not json" if i % 11 == 0 else json.dumps(r)) + ("\n\n" if i % 7 == 0 else "\n")
+            for i, r in enumerate(records)
+        ]
+        path.write_text(json.dumps(records[0]) + "\n" + "".join(lines))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_converting_in_several_processes_writes_what_one_process_writes(tmp_path, monkeypatch, fmt):
+    monkeypatch.setattr("trybank_assets.file_import._BATCH_ROWS", 8)  # many batches from a small file
+    source = _awkward_file(tmp_path / f"history.{fmt}", fmt)
+    written = {}
+    for workers in (1, 2):
+        lake = LakeResource(root=str(tmp_path / f"lake-{workers}"))
+        summary = import_file(source, lake, "partner", MAPPING, options=ImportOptions(workers=workers))
+        files = sorted(p for p in (tmp_path / f"lake-{workers}").rglob("*") if p.is_file())
+        written[workers] = (
+            summary.line(),
+            {p.relative_to(tmp_path / f"lake-{workers}"): p.read_bytes() for p in files},
+        )
+    assert written[1] == written[2]
+    line, files = written[1]
+    assert "rejected 0" not in line and "accepted 0" not in line
+    assert len(files) == 3  # two days of bronze, the rejects
+
+
 def test_a_mapping_naming_a_missing_column_is_refused(tmp_path):
     lake = LakeResource(root=str(tmp_path / "lake"))
     source = _write(tmp_path / "history.csv", "csv")
