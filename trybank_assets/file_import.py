@@ -14,6 +14,7 @@ bytes are those of a conversion in one process.
 """
 
 import csv
+import gc
 import gzip
 import hashlib
 import io
@@ -54,6 +55,8 @@ _ID_NAMESPACE_BYTES = _ID_NAMESPACE.bytes
 _UUID_VARIANT = {f"{n:x}": f"{n & 0b11 | 0b1000:x}" for n in range(16)}
 # The string encoder json.dumps uses (ensure_ascii): a str as its quoted, escaped JSON text.
 _JSON_STRING = json.encoder.encode_basestring_ascii
+# The event time layouts most files use, UTC (with Z) or naive: their bronze text is the text rearranged.
+_UTC_LAYOUT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?(Z?)")
 
 
 class ImportFileError(ValueError):
@@ -310,6 +313,20 @@ def _jsonl_rows(path: Path):
     return names, batches()
 
 
+def _utc_event_time(text: str, naive_is_utc: bool) -> tuple[datetime, str] | None:
+    """The moment (naive, UTC) and the bronze text of an event time in ``_UTC_LAYOUT``, UTC or naive in a UTC
+    import, without formatting the moment again (``format_event_time`` of the moment gives the same text); None
+    for any other text, which ``bronze_contract`` parses."""
+    layout = _UTC_LAYOUT.fullmatch(text)
+    if layout is None or not (layout[1] or naive_is_utc):
+        return None
+    try:
+        moment = datetime.fromisoformat(text[:-1] if layout[1] else text)
+    except ValueError:
+        return None
+    return moment, f"{text[:10]}T{text[11:19]}{text[19:26] if len(text) >= 26 else '.000000'}Z"
+
+
 def _uuid5(name: str) -> str:
     """``str(uuid.uuid5(_ID_NAMESPACE, name))`` without building a UUID object: SHA-1 of the namespace and
     the name, with the version (5) and variant (10xx) bits set in the hex text. A lone surrogate (from a JSON
@@ -367,8 +384,13 @@ class _BronzeLines:
         self._import_name = import_name
         self._id_prefix = f"[{_JSON_STRING(import_name)}, "
         self._options = options
-        self._first_moment = datetime.combine(options.partitions_start, time(), UTC)
+        # Moments are compared naive, in UTC.
+        self._first_moment = datetime.combine(options.partitions_start, time())
+        self._naive_is_utc = options.time_format is None and (
+            options.naive_zone is UTC or getattr(options.naive_zone, "key", None) == "UTC"
+        )
         self._latest = datetime.now(UTC) + options.max_future
+        self._latest_naive = self._latest.replace(tzinfo=None)
         self._customer = _memo(partial(_json_of, partial(contract.identifier, name="customer_id")))
         self._terminal = _memo(partial(_json_of, partial(contract.identifier, name="terminal_id")))
         self._amount = _memo(_amount_json)
@@ -395,6 +417,7 @@ class _BronzeLines:
         """The latest event time accepted now. Cached between calls: the clock only moves on, so a time
         at or before the cached bound is also before the current one; only a later time re-reads the clock."""
         self._latest = datetime.now(UTC) + self._options.max_future
+        self._latest_naive = self._latest.replace(tzinfo=None)
         return self._latest
 
     def convert(self, batch: RawBatch) -> "ConvertedBatch":
@@ -402,7 +425,7 @@ class _BronzeLines:
         line_numbers, columns, malformed = batch.decode(self.names)
         accepted: dict[str, list[str]] = defaultdict(list)
         rejected = [(line, "malformed_row", why, "") for line, why in malformed]
-        zone, time_format = self._options.naive_zone, self._options.time_format
+        zone, time_format, naive_is_utc = self._options.naive_zone, self._options.time_format, self._naive_is_utc
         first_moment, id_prefix, import_name = self._first_moment, self._id_prefix, self._import_name
         customer_json, terminal_json, amount_json, fraud_json = (
             self._customer,
@@ -430,12 +453,16 @@ class _BronzeLines:
                 if event_text is None or customer_id is None or terminal_id is None or amount is None:
                     missing = (event_text, customer_id, terminal_id, amount).index(None)
                     raise RecordRejected(f"missing_{REQUIRED[missing]}")
-                moment = contract.parse_event_time(event_text, zone, time_format)
+                if (utc := _utc_event_time(event_text, naive_is_utc)) is not None:
+                    moment, event_time = utc
+                else:
+                    aware = contract.parse_event_time(event_text, zone, time_format)
+                    moment, event_time = aware.replace(tzinfo=None), contract.format_event_time(aware)
                 if moment < first_moment:
                     raise RecordRejected(
                         "event_time_before_partitions_start", f"first partition {self._options.partitions_start}"
                     )
-                if moment > self._latest and moment > (latest := self._latest_accepted()):
+                if moment > self._latest_naive and moment > (latest := self._latest_accepted()).replace(tzinfo=None):
                     raise RecordRejected("event_time_in_future", f"after {contract.format_event_time(latest)}")
                 is_fraud = "null" if is_fraud is None else fraud_json(is_fraud)
                 customer_id = customer_json(customer_id)
@@ -453,7 +480,6 @@ class _BronzeLines:
                 rejected.append((line, exc.rule, exc.text, json.dumps(row)))
                 continue
             fraud_scenario = "null" if is_fraud != "true" or fraud_scenario is None else _JSON_STRING(fraud_scenario)
-            event_time = contract.format_event_time(moment)
             if source_id is None:
                 source_json = "null"
                 transaction_id = _uuid5(
@@ -518,8 +544,14 @@ def _converted_batches(
     # ``if __name__ == "__main__"`` guard cannot take. The children only convert batches and exit.
     pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_start_converter, initargs=args)
     try:
-        pending: deque[Future] = deque()
-        for batch in chain(head, batches):
+        # The first submit forks every worker. Frozen, this process's objects are never collected in them, so they
+        # copy none of its pages (a collection writes to the objects it scans).
+        gc.freeze()
+        try:
+            pending: deque[Future] = deque([pool.submit(_convert, head[0])])
+        finally:
+            gc.unfreeze()
+        for batch in chain(head[1:], batches):
             pending.append(pool.submit(_convert, batch))
             if len(pending) > 2 * workers:
                 yield pending.popleft().result()

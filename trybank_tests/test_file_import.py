@@ -3,6 +3,7 @@ import gzip
 import json
 import uuid
 from datetime import date
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,7 +12,7 @@ from dagster import materialize
 from typer.testing import CliRunner
 
 from trybank_assets.assets.silver import SILVER_SCHEMA, silver_transactions
-from trybank_assets.bronze_contract import RULES
+from trybank_assets.bronze_contract import RULES, RecordRejected, format_event_time, parse_event_time
 from trybank_assets.cli import app
 from trybank_assets.file_import import ColumnMapping, ImportFileError, ImportOptions, import_file
 from trybank_assets.lib.spark_tables import read_days
@@ -157,6 +158,46 @@ def test_converting_in_several_processes_writes_what_one_process_writes(tmp_path
     line, files = written[1]
     assert "rejected 0" not in line and "accepted 0" not in line
     assert len(files) == 3  # two days of bronze, the rejects
+
+
+EVENT_TIMES = [
+    "2026-03-10 08:00:00",
+    "2026-03-10T08:00:00",
+    "2026-03-10 08:00:00.123456",
+    "2026-03-10T08:00:00Z",
+    "2026-03-10T08:00:00.000001Z",
+    "2026-03-10 08:00:00Z",
+    "2026-03-10T23:30:00+02:00",
+    "2026-03-10T08:00:00.5",
+    "2026-03-10 08:00",
+    "20260310T080000",
+    "2026-02-30 08:00:00",
+    "2026-03-10 24:00:00",
+    "2026-03-10 08:00:60",
+    "2026-03-10T08:00:00ZZ",
+    "\uff12026-03-10 08:00:00",  # a full-width digit
+    "2026-03-10T08:00:00.123Z",
+]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Amsterdam"])
+def test_event_times_are_written_as_the_contract_formats_them(tmp_path, zone):
+    source = tmp_path / "times.csv"
+    source.write_text(
+        "TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT\n" + "".join(f"{t},1,2,3.5\n" for t in EVENT_TIMES)
+    )
+    mapping = ColumnMapping({k: v for k, v in MAPPING.columns.items() if k != "is_fraud"})
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    summary = import_file(source, lake, "partner", mapping, options=ImportOptions(naive_zone=ZoneInfo(zone)))
+
+    expected = {}
+    for text in EVENT_TIMES:
+        try:
+            expected[text] = format_event_time(parse_event_time(text, ZoneInfo(zone)))
+        except RecordRejected:
+            continue
+    assert sorted(r["event_time"] for r in _bronze_records(tmp_path / "lake")) == sorted(expected.values())
+    assert summary.rejected == len(EVENT_TIMES) - len(expected) > 0
 
 
 def test_a_mapping_naming_a_missing_column_is_refused(tmp_path):
