@@ -99,6 +99,8 @@ def main() -> None:
         "rows_per_s": formats["csv"]["rows_per_s"],
         # Whole process, file generation included: the import spills rows to disk, it does not hold them.
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # The largest converting process's (forked: pages it shares with this process count too).
+        "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "formats": formats,
     }
     RESULT.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +110,7 @@ def main() -> None:
             f"{fmt}: {args.rows} rows ({figures['file_mb']:.0f} MB), median {figures['seconds_median']:.1f} s, "
             f"{figures['rows_per_s']} rows/s"
         )
-    print(f"peak RSS {result['peak_rss_mb']} MB; wrote {RESULT}")
+    print(f"peak RSS {result['peak_rss_mb']} MB, of a worker {result['worker_peak_rss_mb']} MB; wrote {RESULT}")
 
 
 if __name__ == "__main__":
