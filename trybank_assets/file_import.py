@@ -245,16 +245,19 @@ def _csv_rows(path: Path):
             reader = csv.reader(lines())
             next(reader)
             taken.clear()
-            first_line, rows = reader.line_num + 1, 0
+            first_line = line = reader.line_num + 1
+            rows = 0
             try:
                 for _ in reader:
                     rows += 1
+                    line = reader.line_num + 1
                     if rows == _BATCH_ROWS:
                         yield RawBatch("csv", first_line, "".join(taken))
                         taken.clear()
-                        first_line, rows = reader.line_num + 1, 0
-            except (UnicodeDecodeError, OSError, EOFError) as exc:
-                raise ImportFileError(f"{path}:{reader.line_num + 1}: cannot read on from here ({exc})") from exc
+                        first_line, rows = line, 0
+            except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
+                # csv.Error: a quote opened and never closed, so one field swallows the rest of the file.
+                raise ImportFileError(f"{path}:{line}: cannot read on from here ({exc})") from exc
             if rows:
                 yield RawBatch("csv", first_line, "".join(taken))
 

@@ -200,6 +200,15 @@ def test_event_times_are_written_as_the_contract_formats_them(tmp_path, zone):
     assert summary.rejected == len(EVENT_TIMES) - len(expected) > 0
 
 
+def test_a_quote_never_closed_is_an_error_naming_the_file_and_its_line(tmp_path):
+    source = tmp_path / "history.csv"
+    rest = "".join(f"2026-03-10 08:00:{i % 60:02d},1,2,3.5,0\n" for i in range(10_000))
+    source.write_text(f'{",".join(ROWS[0])}\n2026-03-10 07:00:00,1,2,3.5,0\n2026-03-10 08:00:00,1,2,"3.5,0\n{rest}')
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    with pytest.raises(ImportFileError, match=f"^{source}:3: cannot read on from here .*field larger than field limit"):
+        import_file(source, lake, "partner", MAPPING)
+
+
 def test_a_mapping_naming_a_missing_column_is_refused(tmp_path):
     lake = LakeResource(root=str(tmp_path / "lake"))
     source = _write(tmp_path / "history.csv", "csv")
