@@ -392,8 +392,7 @@ class _BronzeLines:
         self._naive_is_utc = options.time_format is None and (
             options.naive_zone is UTC or getattr(options.naive_zone, "key", None) == "UTC"
         )
-        self._latest = datetime.now(UTC) + options.max_future
-        self._latest_naive = self._latest.replace(tzinfo=None)
+        self._latest = self._latest_accepted()
         self._customer = _memo(partial(_json_of, partial(contract.identifier, name="customer_id")))
         self._terminal = _memo(partial(_json_of, partial(contract.identifier, name="terminal_id")))
         self._amount = _memo(_amount_json)
@@ -417,10 +416,9 @@ class _BronzeLines:
         return picked
 
     def _latest_accepted(self) -> datetime:
-        """The latest event time accepted now. Cached between calls: the clock only moves on, so a time
-        at or before the cached bound is also before the current one; only a later time re-reads the clock."""
-        self._latest = datetime.now(UTC) + self._options.max_future
-        self._latest_naive = self._latest.replace(tzinfo=None)
+        """The latest event time accepted now (naive, UTC). Cached between calls: the clock only moves on, so a
+        time at or before the cached bound is also before the current one; only a later time re-reads the clock."""
+        self._latest = (datetime.now(UTC) + self._options.max_future).replace(tzinfo=None)
         return self._latest
 
     def convert(self, batch: RawBatch) -> "ConvertedBatch":
@@ -465,8 +463,9 @@ class _BronzeLines:
                     raise RecordRejected(
                         "event_time_before_partitions_start", f"first partition {self._options.partitions_start}"
                     )
-                if moment > self._latest_naive and moment > (latest := self._latest_accepted()).replace(tzinfo=None):
-                    raise RecordRejected("event_time_in_future", f"after {contract.format_event_time(latest)}")
+                if moment > self._latest and moment > (latest := self._latest_accepted()):
+                    latest_text = contract.format_event_time(latest.replace(tzinfo=UTC))
+                    raise RecordRejected("event_time_in_future", f"after {latest_text}")
                 is_fraud = "null" if is_fraud is None else fraud_json(is_fraud)
                 customer_id = customer_json(customer_id)
                 terminal_id = terminal_json(terminal_id)
@@ -534,14 +533,12 @@ def _convert(batch: RawBatch) -> ConvertedBatch:
     return _converter.convert(batch)
 
 
-def _converted_batches(
-    batches: Iterator[RawBatch], bronze_lines: _BronzeLines, args: tuple, workers: int
-) -> Iterator[ConvertedBatch]:
-    """Every batch converted, in file order: by ``workers`` processes once the file has more than one batch (each
-    with its own ``_BronzeLines(*args)``), at most two per process in flight, so memory stays bounded."""
+def _converted_batches(batches: Iterator[RawBatch], args: tuple, workers: int) -> Iterator[ConvertedBatch]:
+    """Every batch converted by ``_BronzeLines(*args)``, in file order: in ``workers`` processes once the file has
+    more than one batch, at most two per process in flight, so memory stays bounded."""
     head = list(islice(batches, 2))
     if workers < 2 or len(head) < 2:
-        yield from map(bronze_lines.convert, chain(head, batches))
+        yield from map(_BronzeLines(*args).convert, chain(head, batches))
         return
     # Forked, not spawned: a spawned process imports the caller's main module again, which a script without an
     # ``if __name__ == "__main__"`` guard cannot take. The children only convert batches and exit.
@@ -651,7 +648,7 @@ def import_file(
                 summary.first_rejects.append(f"{path}:{line}: {rule}: {reason}")
 
         args = (names, mapping, import_name, options)
-        for batch in _converted_batches(rows, _BronzeLines(*args), args, options.workers or os.cpu_count() or 1):
+        for batch in _converted_batches(rows, args, options.workers or os.cpu_count() or 1):
             summary.rows_read += batch.rows
             if progress:
                 progress(batch.rows)
