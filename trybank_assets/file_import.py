@@ -49,6 +49,13 @@ FORMATS = ("csv", "jsonl", "parquet")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ID_NAMESPACE = uuid.UUID("6f1c9a52-3f7e-4b8e-9a51-6c2d7e0b4a10")
 _BATCH_ROWS = 65_536
+# A batch of CSV or JSON lines is also handed over once its text reaches this size, so that a file of long rows
+# does not hold 65,536 of them at once in each of the buffers in flight.
+_BATCH_BYTES = 32 << 20
+# The longest line read (bytes of a JSON line, characters of a CSV line), so that a file without line breaks is
+# never held whole: a longer JSON line is a malformed row, read past in pieces of this size; a longer CSV line
+# stops the import (a record's end cannot be told without reading it).
+MAX_LINE_LENGTH = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _ID_NAMESPACE_BYTES = _ID_NAMESPACE.bytes
 # A UUID's variant bits (10xx) set in its 17th hex digit.
@@ -173,6 +180,8 @@ class RawBatch:
     fmt: str
     first_line: int
     data: pa.RecordBatch | str | bytes
+    # JSON lines over MAX_LINE_LENGTH, each an empty line in ``data``.
+    overlong_lines: tuple[int, ...] = ()
 
     def decode(self, names: list[str]) -> tuple[list[int], list[Sequence[str | None]], list[tuple[int, str]]]:
         """The well-formed rows' line numbers and text values column by column (as ``_as_text`` gives them, None
@@ -182,7 +191,7 @@ class RawBatch:
             return list(lines), [_column_text(column) for column in self.data.columns], []
         if self.fmt == "csv":
             return _csv_values(self.data, self.first_line, len(names))
-        return _json_values(self.data, self.first_line, names)
+        return _json_values(self.data, self.first_line, names, self.overlong_lines)
 
 
 def _csv_values(text: str, first_line: int, width: int):
@@ -200,8 +209,9 @@ def _csv_values(text: str, first_line: int, width: int):
     return lines, [[v or None for v in map(str.strip, column)] for column in columns], malformed
 
 
-def _json_values(data: bytes, first_line: int, names: list[str]):
-    lines, rows, malformed = [], [], []
+def _json_values(data: bytes, first_line: int, names: list[str], overlong_lines: tuple[int, ...]):
+    lines, rows = [], []
+    malformed = [(line, f"a line longer than {MAX_LINE_LENGTH:,} bytes") for line in overlong_lines]
     for line, raw in enumerate(io.BytesIO(data), start=first_line):
         if not raw.strip():
             continue
@@ -222,11 +232,22 @@ def _open_text(path: Path):
     return io.TextIOWrapper(_open_binary(path), encoding="utf-8", newline="")
 
 
+def _csv_lines(fh: io.TextIOWrapper) -> Iterator[str]:
+    """The file's lines (ends kept), up to a line longer than ``MAX_LINE_LENGTH`` characters: ``csv.Error`` there."""
+    for number in count(1):
+        # +2: a line of the longest length still fits with its "\r\n".
+        if not (text := fh.readline(MAX_LINE_LENGTH + 2)):
+            return
+        if len(text) > MAX_LINE_LENGTH and not text.endswith(("\n", "\r")):
+            raise csv.Error(f"line {number} is longer than {MAX_LINE_LENGTH:,} characters")
+        yield text
+
+
 def _csv_rows(path: Path):
     try:
         with _open_text(path) as fh:
-            names = next(csv.reader(fh), None)
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
+            names = next(csv.reader(_csv_lines(fh)), None)
+    except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
         raise ImportFileError(f"{path}:1: cannot read the header line ({exc})") from exc
     if not names:
         raise ImportFileError(f"{path}: empty file, no header line")
@@ -236,25 +257,28 @@ def _csv_rows(path: Path):
         time, so the lines it took between two records are exactly theirs."""
         with _open_text(path) as fh:
             taken: list[str] = []
+            size = 0
 
             def lines():
-                for text in fh:
+                nonlocal size
+                for text in _csv_lines(fh):
                     taken.append(text)
+                    size += len(text)
                     yield text
 
             reader = csv.reader(lines())
             next(reader)
             taken.clear()
             first_line = line = reader.line_num + 1
-            rows = 0
+            rows = size = 0
             try:
                 for _ in reader:
                     rows += 1
                     line = reader.line_num + 1
-                    if rows == _BATCH_ROWS:
+                    if rows == _BATCH_ROWS or size >= _BATCH_BYTES:
                         yield RawBatch("csv", first_line, "".join(taken))
                         taken.clear()
-                        first_line, rows = line, 0
+                        first_line, rows, size = line, 0, 0
             except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
                 # csv.Error: a quote opened and never closed, so one field swallows the rest of the file.
                 raise ImportFileError(f"{path}:{line}: cannot read on from here ({exc})") from exc
@@ -291,27 +315,44 @@ def _parquet_rows(path: Path):
     return names, batches()
 
 
+def _bounded_lines(fh) -> Iterator[bytes | None]:
+    """The file's lines, None for each one longer than ``MAX_LINE_LENGTH`` (read past in pieces of that size)."""
+    while raw := fh.readline(MAX_LINE_LENGTH + 1):
+        if len(raw) <= MAX_LINE_LENGTH or raw.endswith(b"\n"):
+            yield raw
+            continue
+        while (rest := fh.readline(MAX_LINE_LENGTH)) and not rest.endswith(b"\n"):
+            pass
+        yield None
+
+
 def _jsonl_rows(path: Path):
     try:
         with _open_binary(path) as fh:
-            first = fh.readline()
+            first = next(_bounded_lines(fh), b"")
+        if first is None:
+            raise ValueError(f"its first line is longer than {MAX_LINE_LENGTH:,} bytes")
         names = list(json.loads(first))
     except (ValueError, TypeError, OSError, EOFError) as exc:
         raise ImportFileError(f"{path}:1: not a JSON object; cannot read the column names ({exc})") from exc
 
     def batches():
-        line, taken = 0, []
+        line, taken, size, overlong = 0, [], 0, []
         try:
             with _open_binary(path) as fh:
-                for line, raw in enumerate(fh, start=1):
+                for line, raw in enumerate(_bounded_lines(fh), start=1):
+                    if raw is None:
+                        overlong.append(line)
+                        raw = b"\n"
                     taken.append(raw)
-                    if len(taken) == _BATCH_ROWS:
-                        yield RawBatch("jsonl", line - len(taken) + 1, b"".join(taken))
-                        taken = []
+                    size += len(raw)
+                    if len(taken) == _BATCH_ROWS or size >= _BATCH_BYTES:
+                        yield RawBatch("jsonl", line - len(taken) + 1, b"".join(taken), tuple(overlong))
+                        taken, size, overlong = [], 0, []
         except (OSError, EOFError) as exc:
             raise ImportFileError(f"{path}:{line + 1}: cannot read on from here ({exc})") from exc
         if taken:
-            yield RawBatch("jsonl", line - len(taken) + 1, b"".join(taken))
+            yield RawBatch("jsonl", line - len(taken) + 1, b"".join(taken), tuple(overlong))
 
     return names, batches()
 

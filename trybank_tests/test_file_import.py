@@ -1,6 +1,7 @@
 import csv
 import gzip
 import json
+import tracemalloc
 import uuid
 from datetime import date
 from zoneinfo import ZoneInfo
@@ -14,7 +15,13 @@ from typer.testing import CliRunner
 from trybank_assets.assets.silver import SILVER_SCHEMA, silver_transactions
 from trybank_assets.bronze_contract import RULES, RecordRejected, format_event_time, parse_event_time
 from trybank_assets.cli import app
-from trybank_assets.file_import import ColumnMapping, ImportFileError, ImportOptions, import_file
+from trybank_assets.file_import import (
+    MAX_LINE_LENGTH,
+    ColumnMapping,
+    ImportFileError,
+    ImportOptions,
+    import_file,
+)
 from trybank_assets.lib.spark_tables import read_days
 from trybank_assets.resources.lake import LakeResource
 from trybank_assets.settings import get_settings
@@ -158,6 +165,53 @@ def test_converting_in_several_processes_writes_what_one_process_writes(tmp_path
     line, files = written[1]
     assert "rejected 0" not in line and "accepted 0" not in line
     assert len(files) == 3  # two days of bronze, the rejects
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_batches_cut_by_size_write_what_one_batch_writes(tmp_path, monkeypatch, fmt):
+    source = _awkward_file(tmp_path / f"history.{fmt}", fmt)
+    written = []
+    for batch_bytes in (32 << 20, 100):  # one batch; a batch every row or two
+        monkeypatch.setattr("trybank_assets.file_import._BATCH_BYTES", batch_bytes)
+        root = tmp_path / f"lake-{batch_bytes}"
+        summary = import_file(
+            source, LakeResource(root=str(root)), "partner", MAPPING, options=ImportOptions(workers=2)
+        )
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        written.append((summary.line(), {p.relative_to(root): p.read_bytes() for p in files}))
+    assert written[0] == written[1]
+
+
+def test_a_json_line_too_long_to_read_is_a_rejected_row_read_past_in_bounded_memory(tmp_path):
+    source = tmp_path / "history.jsonl"
+    long_value = "x" * (MAX_LINE_LENGTH // 4)
+    with open(source, "w") as fh:
+        fh.write(json.dumps(GOOD[0]) + "\n")
+        fh.write('{"TX_DATETIME": "' + long_value * 96 + '"}\n')  # 24 times the limit
+        fh.write(json.dumps(GOOD[2]) + "\n")
+        fh.write('{"TX_DATETIME": "' + long_value * 8)  # the last line, without its end
+    tracemalloc.start()
+    try:
+        summary = import_file(source, LakeResource(root=str(tmp_path / "lake")), "partner", MAPPING)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * MAX_LINE_LENGTH  # the longest line alone is 24 times the limit
+    assert (summary.rows_read, summary.accepted, summary.rejected) == (4, 2, 2)
+    assert [r.split(": ", 1)[0].rsplit(":", 1)[1] for r in summary.first_rejects] == ["2", "4"]
+    assert all(f"a line longer than {MAX_LINE_LENGTH:,} bytes" in r for r in summary.first_rejects)
+
+
+def test_a_csv_line_too_long_to_read_is_an_error_naming_the_file_and_its_line(tmp_path):
+    source = tmp_path / "history.csv"
+    source.write_text(f"{','.join(ROWS[0])}\n2026-03-10 07:00:00,1,2,3.5,0\n{'9' * (MAX_LINE_LENGTH + 1)},1,2,3.5,0\n")
+    lake = LakeResource(root=str(tmp_path / "lake"))
+    with pytest.raises(ImportFileError, match=f"^{source}:3: cannot read on from here .*line 3 is longer than"):
+        import_file(source, lake, "partner", MAPPING)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("A" * (MAX_LINE_LENGTH + 1))
+    with pytest.raises(ImportFileError, match=f"^{header_only}:1: cannot read the header line"):
+        import_file(header_only, lake, "partner", MAPPING)
 
 
 EVENT_TIMES = [
