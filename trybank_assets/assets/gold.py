@@ -50,13 +50,14 @@ from trybank_assets.features import (
 from trybank_assets.lake_layout import earliest_day
 from trybank_assets.lib.metadata import materialization_metadata, table_schema
 from trybank_assets.lib.partition_checks import (
+    EPOCH,
     DailyAssetEvents,
     daily_check,
     evaluations_by_day,
     repeated_ids_by_day,
     rows_by_day,
 )
-from trybank_assets.lib.spark_tables import current_version, days_with_rows, read_commit, read_days, replace_days
+from trybank_assets.lib.spark_tables import current_version, read_commit, read_days, replace_days
 from trybank_assets.partitions import daily_partitions, run_days
 from trybank_assets.resources.lake import LakeResource
 
@@ -214,20 +215,29 @@ def gold_check_results(
     ]
 
 
+def history_days(days: list[date]) -> list[date]:
+    """The days whose aggregates gold reads for ``days``: the terminals' look-back (the longer one, which the history
+    check covers for both aggregates) before the first, and every day of the run but the last."""
+    return [days[0] - timedelta(days=TERMINAL_LOOKBACK_DAYS - i) for i in range(TERMINAL_LOOKBACK_DAYS + len(days) - 1)]
+
+
+def days_present() -> Column:
+    """An Observation aggregate: the days of the rows read, which ``observed_days`` reads."""
+    return F.collect_set(F.unix_date("date")).alias("days")
+
+
+def observed_days(observation: Observation) -> set[date]:
+    return {EPOCH + timedelta(days=n) for n in observation.get["days"]}
+
+
 def missing_history_days(
-    session: SparkSession, lake: LakeResource, days: list[date], partitions_start: date
+    lake: LakeResource, days: list[date], partitions_start: date, present: set[date]
 ) -> list[date]:
-    """Look-back days without committed aggregates, counted from the first partition or the lake's first
-    day of data, whichever is later: before it there is no history to miss."""
+    """Look-back days of ``days`` not ``present`` among the aggregates read, counted from the first partition or the
+    lake's first day of data, whichever is later: before it there is no history to miss."""
     first_data = earliest_day(lake.bronze_transactions) or days[0]
     first = max(days[0] - timedelta(days=TERMINAL_LOOKBACK_DAYS), partitions_start, first_data)
-    needed = [first + timedelta(days=i) for i in range((days[0] - first).days)]
-    if not needed:
-        return []
-    present = set(days_with_rows(session, lake.customer_daily_aggregates, needed)) & set(
-        days_with_rows(session, lake.terminal_daily_aggregates, needed)
-    )
-    return [d for d in needed if d not in present]
+    return [d for d in (first + timedelta(days=i) for i in range((days[0] - first).days)) if d not in present]
 
 
 @asset(
@@ -276,18 +286,15 @@ def gold_transaction_features(
     silver = read_days(
         session, lake.silver_transactions, days, SILVER_SCHEMA, version=current_version(lake.silver_transactions)
     )
+    # The days holding aggregate rows are observed as the write reads them, for the history check: the very rows
+    # the features saw, where a scan of each table's look-back days cost Spark jobs beside the write.
+    customer_days, terminal_days = Observation("gold_customer_days"), Observation("gold_terminal_days")
     customer = read_days(
-        session,
-        lake.customer_daily_aggregates,
-        [days[0] - timedelta(days=LOOKBACK_DAYS - i) for i in range(LOOKBACK_DAYS + len(days) - 1)],
-        CUSTOMER_AGGREGATES_SCHEMA,
-    )
+        session, lake.customer_daily_aggregates, history_days(days), CUSTOMER_AGGREGATES_SCHEMA
+    ).observe(customer_days, days_present())
     terminal = read_days(
-        session,
-        lake.terminal_daily_aggregates,
-        [days[0] - timedelta(days=TERMINAL_LOOKBACK_DAYS - i) for i in range(TERMINAL_LOOKBACK_DAYS + len(days) - 1)],
-        TERMINAL_AGGREGATES_SCHEMA,
-    )
+        session, lake.terminal_daily_aggregates, history_days(days), TERMINAL_AGGREGATES_SCHEMA
+    ).observe(terminal_days, days_present())
     finite = Observation("gold_features_finite")
     features = transaction_features(silver, customer, terminal, days).observe(
         finite, F.count_if(F.greatest(*[not_finite(n) for n in FEATURE_NAMES])).alias("rows")
@@ -296,7 +303,6 @@ def gold_transaction_features(
     # while this thread has Dagster store the run's per-day events, which uses no Spark.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gold-checks") as checks:
         silver_rows_job = checks.submit(rows_by_day, silver)
-        missing_job = checks.submit(missing_history_days, session, lake, days, daily_partitions.start.date())
         commit = replace_days(features, lake.transaction_features, days, days_together=True)
         gold = read_commit(session, commit, GOLD_SCHEMA)
         repeated_job = checks.submit(repeated_ids_by_day, gold)
@@ -307,7 +313,10 @@ def gold_transaction_features(
         yield MaterializeResult(
             metadata=materialization_metadata(context, gold, commit, silver_rows=sum(silver_rows.values()))
         )
-        repeated, missing = repeated_job.result(), missing_job.result()
+        repeated = repeated_job.result()
+    missing = missing_history_days(
+        lake, days, daily_partitions.start.date(), observed_days(customer_days) & observed_days(terminal_days)
+    )
     results = {
         d: gold_check_results(
             commit.rows_by_day.get(d, 0),

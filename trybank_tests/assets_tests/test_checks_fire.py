@@ -34,10 +34,13 @@ def _checks(result) -> dict:
 
 
 def test_history_complete_warns_naming_the_days_never_aggregated(resources, instance):
-    """Bronze holds 03-01 and 03-02, but only 03-03 is run through the daily assets."""
+    """Bronze holds 03-01 and 03-02; 03-02 has customer aggregates but no terminal aggregates; 03-03 is run through
+    the daily assets."""
     assert materialize(
         [simulated_transactions], resources=resources, tags=range_tags("2026-03-01", "2026-03-02"), instance=instance
     ).success
+    customer_side = [bronze_transactions, silver_transactions, customer_daily_aggregates]
+    assert materialize(customer_side, resources=resources, partition_key="2026-03-02", instance=instance).success
     result = materialize(DAILY_ASSETS, resources=resources, partition_key="2026-03-03", instance=instance)
     assert result.success  # a warning, not a failure
     check = _checks(result)["history_complete"]
