@@ -253,8 +253,8 @@ def _csv_rows(path: Path):
         raise ImportFileError(f"{path}: empty file, no header line")
 
     def batches():
-        """The text of up to ``_BATCH_ROWS`` records at a time: the csv module reads the lines of one record at a
-        time, so the lines it took between two records are exactly theirs."""
+        """The text of up to ``_BATCH_ROWS`` records (or about ``_BATCH_BYTES`` characters) at a time: the csv module
+        reads the lines of one record at a time, so the lines it took between two records are exactly theirs."""
         with _open_text(path) as fh:
             taken: list[str] = []
             size = 0
@@ -315,7 +315,7 @@ def _parquet_rows(path: Path):
     return names, batches()
 
 
-def _bounded_lines(fh) -> Iterator[bytes | None]:
+def _json_lines(fh) -> Iterator[bytes | None]:
     """The file's lines, None for each one longer than ``MAX_LINE_LENGTH`` (read past in pieces of that size)."""
     while raw := fh.readline(MAX_LINE_LENGTH + 1):
         if len(raw) <= MAX_LINE_LENGTH or raw.endswith(b"\n"):
@@ -329,7 +329,7 @@ def _bounded_lines(fh) -> Iterator[bytes | None]:
 def _jsonl_rows(path: Path):
     try:
         with _open_binary(path) as fh:
-            first = next(_bounded_lines(fh), b"")
+            first = next(_json_lines(fh), b"")
         if first is None:
             raise ValueError(f"its first line is longer than {MAX_LINE_LENGTH:,} bytes")
         names = list(json.loads(first))
@@ -340,7 +340,7 @@ def _jsonl_rows(path: Path):
         line, taken, size, overlong = 0, [], 0, []
         try:
             with _open_binary(path) as fh:
-                for line, raw in enumerate(_bounded_lines(fh), start=1):
+                for line, raw in enumerate(_json_lines(fh), start=1):
                     if raw is None:
                         overlong.append(line)
                         raw = b"\n"
