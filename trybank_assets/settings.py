@@ -34,6 +34,14 @@ class TrybankSettings(BaseSettings):
         ),
     )
     spark_driver_memory: str = "2g"
+    spark_driver_java_options: str = Field(
+        default="-XX:+UseParallelGC",
+        description=(
+            "JVM options of a local Spark driver, whose threads run every task (spark.driver.extraJavaOptions). "
+            "The parallel collector suits batch work on few cores: G1's concurrent marking and write barriers "
+            "take CPU from the tasks."
+        ),
+    )
     spark_shuffle_partitions: int = Field(default=4, ge=1)
     delta_vacuum_retention_hours: int = Field(
         default=168,

@@ -80,6 +80,9 @@ def spark_conf(settings: TrybankSettings) -> dict[str, str]:
     if settings.spark_master.startswith("local"):
         conf |= {
             "spark.driver.memory": settings.spark_driver_memory,
+            # The daily assets over 183 days, second run in a JVM: G1 (Java's default) 197.2 s, the parallel collector
+            # 183.2 s, peak RSS 2,784 / 2,720 MB; silver alone, two JVMs each: 92.0 / 87.6 against 83.8 / 83.0 s.
+            "spark.driver.extraJavaOptions": settings.spark_driver_java_options,
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.ui.enabled": "false",
