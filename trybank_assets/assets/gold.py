@@ -128,9 +128,12 @@ def transaction_features(
     def to_ranges(rows: DataFrame, first_range: Column, last_range: Column) -> DataFrame:
         """Each row once for each range from ``first_range`` to ``last_range`` of the run's (none when empty)."""
         first_range, last_range = F.greatest(first_range, F.lit(0)), F.least(last_range, F.lit(ranges - 1))
-        return rows.where(first_range <= last_range).withColumn(
-            RANGE, F.explode(F.transform(F.sequence(first_range, last_range), label))
+        # The range indexes exploded, then labelled: a lambda (F.transform) inside the explode has no generated
+        # code, which took the whole explode out of Spark's code generation (~9% of gold's task time on 183 days).
+        indexes = rows.where(first_range <= last_range).withColumn(
+            RANGE, F.explode(F.sequence(first_range, last_range))
         )
+        return indexes.withColumn(RANGE, label(F.col(RANGE)))
 
     def after(n: int) -> Column:
         return F.date_add("date", n)
