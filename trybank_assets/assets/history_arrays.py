@@ -117,12 +117,15 @@ class _DayWindows:
     d its day."""
 
     def __init__(self, row_key: np.ndarray, row_day: np.ndarray, tx_key: np.ndarray, tx_day: np.ndarray, reach: int):
-        self._order = np.lexsort((row_day, row_key))
         days = np.concatenate((row_day, tx_day))
         first, span = days.min(), int(days.max() - days.min()) + reach + 1
         _check_fits(max(int(row_key.max(initial=0)), int(tx_key.max(initial=0))), span)
-        # key * span + day, shifted by the farthest reach so a window's first day stays within its key.
-        self._positions = row_key[self._order] * span + (row_day[self._order] - first + reach)
+        # key * span + day, shifted by the farthest reach so a window's first day stays within its key. Rows of the
+        # same key and day are in every window together, so their order changes no window's figure: numpy's
+        # (SIMD) quicksort of one int64 key, ~6x faster than a lexsort of key and day.
+        positions = row_key * span + (row_day - first + reach)
+        self._order = np.argsort(positions)
+        self._positions = positions[self._order]
         tx_positions = tx_key * span + (tx_day - first + reach)
         # Searched in sorted order: a binary search for sorted needles starts where the previous one ended, 6x
         # faster than for needles in the transactions' own order.
@@ -143,23 +146,22 @@ class _DayWindows:
         prefix = _prefix_sums(values[self._order])
         return prefix[end] - prefix[start]
 
-    def max(self, values: np.ndarray, nearest: int, farthest: int) -> np.ndarray:
-        """The largest of ``values`` in each window, ``_NO_EVENT`` for none: one pass per row of the widest one."""
+    def latest(self, values: np.ndarray, nearest: int, farthest: int) -> np.ndarray:
+        """The value of each window's latest row, ``_NO_EVENT`` for none: for values growing with the day (a day's
+        last event time), the window's largest."""
         start, end = self.rows(nearest, farthest)
-        ordered = values[self._order]
-        best = np.full(len(start), _NO_EVENT, dtype=np.int64)
-        width = end - start
-        for k in range(int(width.max(initial=0))):
-            inside = width > k
-            best[inside] = np.maximum(best[inside], ordered[start[inside] + k])
-        return best
+        if not len(values):
+            return np.full(len(start), _NO_EVENT, dtype=np.int64)
+        return np.where(end > start, values[self._order][np.maximum(end - 1, 0)], _NO_EVENT)
 
 
 class _SameDay:
     """Each transaction's earlier transactions of the same key on the same UTC day (``event_us`` smaller)."""
 
     def __init__(self, key: np.ndarray, day: np.ndarray, event_us: np.ndarray):
-        self._order = np.lexsort((event_us, day, key))
+        # A transaction's day is its event's UTC day (silver quarantines the others), so ordering by key and event
+        # time orders by key, day and event time. Transactions of the same instant are counted together.
+        self._order = _order_by(key, event_us)
         key, day, event_us = key[self._order], day[self._order], event_us[self._order]
         new_day = np.ones(len(key), dtype=bool)
         new_day[1:] = (key[1:] != key[:-1]) | (day[1:] != day[:-1])
@@ -198,6 +200,18 @@ class _SameDay:
             _back(self._order, self._earlier_end - window_start),
             _back(self._order, prefix[self._earlier_end] - prefix[window_start]),
         )
+
+
+def _order_by(key: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """An order of the rows by ``key`` (>= 0), then ``value``; ties in any order. One int64 sort key where key and
+    value fit in one (numpy's SIMD quicksort), else a lexsort, several times slower."""
+    if not len(key):
+        return np.zeros(0, np.int64)
+    lowest = int(value.min())
+    span = int(value.max()) - lowest + 1
+    if (int(key.max()) + 1) * span < 2**62:
+        return np.argsort(key * span + (value - lowest))
+    return np.lexsort((value, key))
 
 
 def _check_fits(largest_key: int, span: int) -> None:
@@ -291,7 +305,9 @@ def _customer_features(
     ) + today.sum(_longs(tx["international"]))
     previous = today.previous_event()
     previous = np.where(
-        previous != _NO_EVENT, previous, history.max(_longs(aggregates["last_event_us"], _NO_EVENT), 1, LOOKBACK_DAYS)
+        previous != _NO_EVENT,
+        previous,
+        history.latest(_longs(aggregates["last_event_us"], _NO_EVENT), 1, LOOKBACK_DAYS),
     )
     raw["customer_previous_us"] = np.ma.masked_array(previous, mask=previous == _NO_EVENT)
     for suffix, seconds, _ in VELOCITY_WINDOWS:
