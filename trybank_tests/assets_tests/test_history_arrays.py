@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from trybank_assets.assets.history_arrays import NumpyFeatureOps
+from trybank_assets.assets.history_arrays import NumpyFeatureOps, _order_by
 from trybank_assets.features import FEATURE_NAMES, PythonFeatureOps, derive_features
 from trybank_tests.test_features import COLD_START
 
@@ -51,6 +51,18 @@ def test_numpy_features_equal_python_ones_bit_for_bit():
         python_features = derive_features(raw, PythonFeatureOps())
         for name in FEATURE_NAMES:
             assert bits(numpy_features[name][i]) == bits(python_features[name]), (name, raw)
+
+
+def test_rows_are_ordered_by_key_then_value_whether_or_not_both_fit_one_sort_key():
+    rng = np.random.default_rng(3)
+    key = rng.integers(0, 50, 10_000)
+    # Event times of a range fit one int64 key beside 50 keys; values up to 2**61 do not (a lexsort then).
+    for value in (rng.integers(0, 40 * 86_400 * 10**6, 10_000), rng.integers(0, 2**61, 10_000)):
+        order = _order_by(key, value)
+        assert sorted(order.tolist()) == list(range(10_000))
+        ordered = list(zip(key[order].tolist(), value[order].tolist(), strict=True))
+        assert ordered == sorted(zip(key.tolist(), value.tolist(), strict=True))
+    assert len(_order_by(np.zeros(0, np.int64), np.zeros(0, np.int64))) == 0
 
 
 def test_gold_workers_import_no_dagster():
