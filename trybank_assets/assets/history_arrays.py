@@ -152,7 +152,7 @@ class _DayWindows:
         start, end = self.rows(nearest, farthest)
         if not len(values):
             return np.full(len(start), _NO_EVENT, dtype=np.int64)
-        return np.where(end > start, values[self._order][np.maximum(end - 1, 0)], _NO_EVENT)
+        return np.where(end > start, values[self._order[np.maximum(end - 1, 0)]], _NO_EVENT)
 
 
 class _SameDay:
@@ -209,13 +209,18 @@ def _order_by(key: np.ndarray, value: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     lowest = int(value.min())
     span = int(value.max()) - lowest + 1
-    if (int(key.max()) + 1) * span < 2**62:
+    if _fits(int(key.max()), span):
         return np.argsort(key * span + (value - lowest))
     return np.lexsort((value, key))
 
 
+def _fits(largest_key: int, span: int) -> bool:
+    """Whether keys up to ``largest_key`` of ``span`` positions each fit in 64-bit positions (with room to shift)."""
+    return (largest_key + 1) * span < 2**62
+
+
 def _check_fits(largest_key: int, span: int) -> None:
-    if (largest_key + 1) * span >= 2**62:
+    if not _fits(largest_key, span):
         raise ValueError(f"{largest_key + 1} keys of {span} positions each do not fit in 64-bit positions")
 
 
